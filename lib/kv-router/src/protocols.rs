@@ -4,6 +4,7 @@
 //! decode on both sides: `KvCacheEventData` is externally tagged in snake_case
 //! (`{"stored": {...}}`, `{"removed": {...}}`, `"cleared"`).
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
@@ -122,6 +123,20 @@ pub struct KvCacheStoredBlockData {
 pub struct KvCacheRemoveData {
     /// Sequence hashes of the evicted blocks.
     pub block_hashes: Vec<SequenceHash>,
+}
+
+/// Result of an overlap query: for each owner, how many leading blocks of the query it caches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverlapScores {
+    /// Matched depth (number of leading query blocks cached) per owner; owners with 0 are absent.
+    pub scores: FxHashMap<WorkerWithDpRank, u32>,
+}
+
+impl OverlapScores {
+    /// Matched depth of `owner`, 0 if it caches nothing of the query.
+    pub fn depth(&self, owner: WorkerWithDpRank) -> u32 {
+        self.scores.get(&owner).copied().unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
