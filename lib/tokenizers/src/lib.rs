@@ -1,1 +1,37 @@
-//! Crate being written.
+//! Tokenizers for the Stator serving path.
+//!
+//! [`Tokenizer`] is the one trait the preprocessor and the detokenizer use; [`HfTokenizer`]
+//! implements it over a Hugging Face `tokenizer.json`. [`DecodeStream`] turns generated token
+//! ids back into text incrementally, emitting only complete UTF-8 that later tokens cannot
+//! change (multi-byte characters split across byte-level tokens are held until complete).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stator_tokenizers::{DecodeStream, HfTokenizer, Tokenizer};
+//!
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/qwen2.5-0.5b-mock/tokenizer.json");
+//! let tokenizer: Arc<dyn Tokenizer> = Arc::new(HfTokenizer::from_file(path)?);
+//! let ids = tokenizer.encode("héllo 😀", false)?;
+//!
+//! let mut stream = DecodeStream::new(tokenizer.clone(), true);
+//! let mut text = String::new();
+//! for &id in &ids {
+//!     if let Some(piece) = stream.step(id)? {
+//!         assert!(!piece.contains('\u{FFFD}')); // never half a character
+//!         text.push_str(&piece);
+//!     }
+//! }
+//! text.push_str(&stream.flush()?);
+//! assert_eq!(text, "héllo 😀");
+//! # Ok::<(), stator_tokenizers::TokenizerError>(())
+//! ```
+
+mod decode_stream;
+mod error;
+mod hf;
+mod tokenizer;
+
+pub use decode_stream::{DecodeStream, PROMPT_CONTEXT_TOKENS};
+pub use error::TokenizerError;
+pub use hf::HfTokenizer;
+pub use tokenizer::{TokenId, Tokenizer};

@@ -1,0 +1,22 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors raised while loading a tokenizer or encoding/decoding with it.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// The tokenizer file could not be read or parsed.
+    #[error("failed to load tokenizer from {path}: {message}")]
+    Load {
+        /// The file that failed to load.
+        path: PathBuf,
+        /// What the underlying library reported.
+        message: String,
+    },
+    /// Encoding a text failed.
+    #[error("failed to encode text: {0}")]
+    Encode(String),
+    /// Decoding token ids failed.
+    #[error("failed to decode token ids: {0}")]
+    Decode(String),
+}
