@@ -1,0 +1,63 @@
+//! Simulator configuration, with Dynamo 1.6.1's mocker defaults (vLLM flavour).
+
+use serde::{Deserialize, Serialize};
+
+/// Knobs of one simulated engine. Plain fields; [`Default`] matches Dynamo's mocker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MockerConfig {
+    /// Tokens per KV block (Dynamo: 64 for the vLLM flavour).
+    pub block_size: usize,
+    /// KV blocks in the simulated GPU cache (Dynamo: 16384; `--num-gpu-blocks-override`).
+    pub num_gpu_blocks: usize,
+    /// Most sequences running at once (256). Use `usize::MAX` for unbounded.
+    pub max_num_seqs: usize,
+    /// Most tokens (prefill chunk tokens + one per decode) in one forward pass (8192).
+    /// Use `usize::MAX` for unbounded.
+    pub max_num_batched_tokens: usize,
+    /// Register full blocks, reuse cached prefixes and publish KV events (true).
+    pub enable_prefix_caching: bool,
+    /// Split long prompts over several passes (true). When false a prompt is prefilled whole
+    /// in one pass, so `prompt + max_tokens` must fit in `max_num_batched_tokens`.
+    pub enable_chunked_prefill: bool,
+    /// Divides every simulated pass duration (1.0). 0 means no delay at all: Dynamo documents
+    /// this meaning, but Dynamo 1.6.1 itself divides by zero; Stator does what it documents.
+    pub speedup_ratio: f64,
+    /// Further divides the decode part of a pass (1.0).
+    pub decode_speedup_ratio: f64,
+    /// Data-parallel ranks of the worker (1). One [`Simulator`](crate::Simulator) simulates one
+    /// rank; a worker with `dp_size` ranks runs one simulator per rank.
+    pub dp_size: u32,
+    /// Size of the vocabulary random output tokens are drawn from (ids `0..vocab_size`).
+    pub vocab_size: u32,
+    /// Probability per generated token, once `min_tokens` are out and unless the request sets
+    /// `ignore_eos`, that the token is an EOS id (finishing the request with
+    /// [`FinishReason::Eos`](crate::FinishReason::Eos)). 0.0 by default, so a request produces
+    /// exactly `max_tokens` tokens, like Dynamo's mocker.
+    pub eos_probability: f64,
+    /// `max_tokens` for requests that give none. `None` (the default, as in Dynamo) rejects
+    /// such requests with [`MockerError::MissingMaxTokens`](crate::MockerError::MissingMaxTokens).
+    pub default_max_tokens: Option<u32>,
+    /// Seed of the output-token generator; mixed with the worker id and DP rank.
+    pub seed: u64,
+}
+
+impl Default for MockerConfig {
+    fn default() -> Self {
+        Self {
+            block_size: 64,
+            num_gpu_blocks: 16_384,
+            max_num_seqs: 256,
+            max_num_batched_tokens: 8192,
+            enable_prefix_caching: true,
+            enable_chunked_prefill: true,
+            speedup_ratio: 1.0,
+            decode_speedup_ratio: 1.0,
+            dp_size: 1,
+            vocab_size: 32_000,
+            eos_probability: 0.0,
+            default_max_tokens: None,
+            seed: 0,
+        }
+    }
+}
