@@ -238,7 +238,10 @@ mod tests {
         let t0 = Instant::now() + Duration::from_secs(10);
         let mut queue = SchedulerQueue::new(QueuePolicy::Fcfs);
         queue.push("b", key(0, 0.0, 1, t0));
-        queue.push("a", key(0, 0.0, 1, t0.checked_sub(Duration::from_secs(3)).unwrap()));
+        queue.push(
+            "a",
+            key(0, 0.0, 1, t0.checked_sub(Duration::from_secs(3)).unwrap()),
+        );
         queue.push("b-twin", key(0, 0.0, 1, t0));
         assert_eq!(queue.peek(), Some(&"a"));
         assert_eq!(queue.drain(), vec!["a", "b", "b-twin"]);

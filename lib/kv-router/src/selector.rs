@@ -244,7 +244,10 @@ impl WorkerSelector {
 }
 
 #[cfg(test)]
-#[allow(clippy::float_cmp, reason = "the test costs are exact in binary floating point")]
+#[allow(
+    clippy::float_cmp,
+    reason = "the test costs are exact in binary floating point"
+)]
 mod tests {
     use super::*;
     use rand::{SeedableRng, rngs::StdRng};
