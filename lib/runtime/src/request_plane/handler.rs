@@ -1,0 +1,101 @@
+//! Worker-side handling of one admitted request: decode it, run the engine, stream back.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::call_home::{CallHome, CallHomeError};
+use crate::engine::{Context, Request, StreamingEngine};
+use crate::error::StatorError;
+use crate::wire::{
+    RequestControlMessage, StreamType, TCP_SERVER_TRANSPORT, TcpStreamConnectionInfo,
+    TwoPartMessage,
+};
+
+/// What the request-plane server calls for every admitted request of one endpoint.
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Handles the request payload (a two-part message); resolves when the response stream
+    /// is finished.
+    fn handle(self: Arc<Self>, payload: Bytes) -> BoxFuture<'static, ()>;
+}
+
+/// Serves a [`StreamingEngine`]: decodes `Req` with the codec the client chose, calls the
+/// engine and sends every item of its stream back over the call-home connection.
+pub struct EngineHandler<Req, Resp> {
+    engine: StreamingEngine<Req, Resp>,
+    max_message_size: usize,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> EngineHandler<Req, Resp> {
+    /// Wraps `engine`.
+    pub fn new(engine: StreamingEngine<Req, Resp>, max_message_size: usize) -> Self {
+        Self {
+            engine,
+            max_message_size,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> RequestHandler for EngineHandler<Req, Resp>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    fn handle(self: Arc<Self>, payload: Bytes) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Err(err) = self.run(&payload).await {
+                tracing::warn!(error = %err, "request could not be served");
+            }
+        })
+    }
+}
+
+impl<Req, Resp> EngineHandler<Req, Resp>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    async fn run(&self, payload: &[u8]) -> Result<(), CallHomeError> {
+        let msg = TwoPartMessage::from_bytes(payload, self.max_message_size)?;
+        let control: RequestControlMessage = serde_json::from_slice(&msg.header)
+            .map_err(|e| CallHomeError::Control(format!("control message: {e}")))?;
+        if control.connection_info.transport != TCP_SERVER_TRANSPORT {
+            return Err(CallHomeError::Control(format!(
+                "unsupported response transport {:?}",
+                control.connection_info.transport
+            )));
+        }
+        let info: TcpStreamConnectionInfo = serde_json::from_str(&control.connection_info.info)
+            .map_err(|e| CallHomeError::Control(format!("connection info: {e}")))?;
+        if info.stream_type != StreamType::Response {
+            return Err(CallHomeError::Control(
+                "expected a response stream".to_owned(),
+            ));
+        }
+        let context = Context::with_id(control.id.clone());
+        let codec = control.payload_codec;
+        let home = CallHome::connect(&info, context.clone(), self.max_message_size).await?;
+
+        let request = match codec.decode::<Req>(&msg.body) {
+            Ok(req) => req,
+            Err(e) => {
+                let err = StatorError::invalid_request(format!("cannot decode request: {e}"));
+                return home.fail(&err).await;
+            }
+        };
+        match self
+            .engine
+            .generate(Request::with_context(request, context))
+            .await
+        {
+            Ok(stream) => home.stream(stream, codec).await,
+            Err(err) => home.fail(&err).await,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Payload codecs: JSON, or msgpack with field names, advertised per instance.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::WireError;
+
+/// How request bodies and response items are encoded (`request_plane_codec` of an instance,
+/// `payload_codec` of a request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    /// JSON (`serde_json`); what peers assume when nothing is advertised.
+    #[default]
+    Json,
+    /// MessagePack maps with field names (`rmp_serde::to_vec_named`); Dynamo workers' default.
+    Msgpack,
+}
+
+impl Codec {
+    /// Encodes `value`.
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Bytes, WireError> {
+        match self {
+            Self::Json => serde_json::to_vec(value)
+                .map(Bytes::from)
+                .map_err(|e| WireError::json("body", e)),
+            Self::Msgpack => Ok(Bytes::from(rmp_serde::to_vec_named(value)?)),
+        }
+    }
+
+    /// Decodes a value from `bytes`.
+    pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, WireError> {
+        match self {
+            Self::Json => serde_json::from_slice(bytes).map_err(|e| WireError::json("body", e)),
+            Self::Msgpack => Ok(rmp_serde::from_slice(bytes)?),
+        }
+    }
+
+    /// The name used on the wire and in `DYN_REQUEST_PLANE_CODEC`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Msgpack => "msgpack",
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was neither `json` nor `msgpack`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown codec {0:?} (expected \"json\" or \"msgpack\")")]
+pub struct UnknownCodec(pub String);
+
+impl FromStr for Codec {
+    type Err = UnknownCodec;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "msgpack" => Ok(Self::Msgpack),
+            _ => Err(UnknownCodec(s.to_owned())),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The two-part message: request payloads and every response-stream frame.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Frame, WireError, check_size};
+
+const PREFIX: usize = 24;
+
+/// `u64 BE header_len | u64 BE body_len | u64 BE checksum | header | body`.
+///
+/// Dynamo writes an xxh3 checksum only in debug builds and 0 in release builds; Stator writes 0
+/// and does not verify the field, so both kinds of peer interoperate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TwoPartMessage {
+    /// Header part (control message, handshake, prologue or control frame JSON).
+    pub header: Bytes,
+    /// Body part (request body or a codec-encoded stream item).
+    pub body: Bytes,
+}
+
+impl TwoPartMessage {
+    /// A message with only a header.
+    pub fn header_only(header: impl Into<Bytes>) -> Self {
+        Self {
+            header: header.into(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A message with only a body.
+    pub fn body_only(body: impl Into<Bytes>) -> Self {
+        Self {
+            header: Bytes::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Decodes a complete buffer holding exactly one message (a request payload).
+    pub fn from_bytes(bytes: &[u8], max_size: usize) -> Result<Self, WireError> {
+        let mut buf = BytesMut::from(bytes);
+        match Self::decode(&mut buf, max_size)? {
+            Some(msg) if buf.is_empty() => Ok(msg),
+            Some(_) => Err(WireError::TrailingBytes { extra: buf.len() }),
+            None => Err(WireError::Truncated {
+                buffered: bytes.len(),
+            }),
+        }
+    }
+
+    /// Encodes into a fresh buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut buf = BytesMut::with_capacity(PREFIX + self.header.len() + self.body.len());
+        self.encode(&mut buf)
+            .expect("two-part encoding has no failure mode");
+        buf.freeze()
+    }
+}
+
+impl Frame for TwoPartMessage {
+    fn encode(&self, dst: &mut BytesMut) -> Result<(), WireError> {
+        dst.reserve(PREFIX + self.header.len() + self.body.len());
+        dst.put_u64(self.header.len() as u64);
+        dst.put_u64(self.body.len() as u64);
+        dst.put_u64(0);
+        dst.put_slice(&self.header);
+        dst.put_slice(&self.body);
+        Ok(())
+    }
+
+    fn decode(src: &mut BytesMut, max_size: usize) -> Result<Option<Self>, WireError> {
+        if src.len() < PREFIX {
+            return Ok(None);
+        }
+        let header_len = u64::from_be_bytes(src[0..8].try_into().expect("8-byte slice"));
+        let body_len = u64::from_be_bytes(src[8..16].try_into().expect("8-byte slice"));
+        let total = header_len
+            .checked_add(body_len)
+            .and_then(|n| n.checked_add(PREFIX as u64))
+            .ok_or(WireError::TooLarge {
+                len: u64::MAX,
+                max: max_size,
+            })?;
+        let total = check_size(total, max_size)?;
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        let mut frame = src.split_to(total);
+        let _prefix = frame.split_to(PREFIX);
+        let header_len = usize::try_from(header_len).expect("bounded by max_size");
+        let header = frame.split_to(header_len).freeze();
+        Ok(Some(Self {
+            header,
+            body: frame.freeze(),
+        }))
+    }
+}
