@@ -12,11 +12,14 @@
 //!
 //! The prefill term divides tokens by the block size *before* the overlap (in blocks) is
 //! subtracted, in floating point. Busy workers are skipped; the pick is the cheapest worker
-//! (temperature 0) or a softmax sample (see [`sample_index`]).
+//! (temperature 0) or a softmax sample (see [`sample_index`]). [`KvScheduler`] wires the
+//! selector to load tracking and approximate-mode prediction.
 
 mod sampling;
+mod scheduler;
 
 pub use sampling::sample_index;
+pub use scheduler::{KvScheduler, ScheduleError, ScheduleRequest, WorkerCapacity};
 
 use rand::Rng;
 
