@@ -11,10 +11,11 @@ mod worker;
 
 pub use worker::ActiveSequences;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use stator_tokens::SequenceHash;
 
 use crate::config::KvRouterConfig;
@@ -209,6 +210,23 @@ impl ActiveSequencesMultiWorker {
         &self,
         block_hashes: &[SequenceHash],
     ) -> Vec<(WorkerWithDpRank, WorkerLoad)> {
+        // A chain of sequence hashes has no repeats unless hashes collide; when they do, a
+        // repeated block is held once, so count it once (deduplicated a single time here,
+        // not once per worker).
+        let mut seen = FxHashSet::default();
+        let unique: Cow<'_, [SequenceHash]> =
+            if !self.assume_kv_reuse || block_hashes.iter().all(|hash| seen.insert(*hash)) {
+                Cow::Borrowed(block_hashes)
+            } else {
+                let mut kept = FxHashSet::default();
+                Cow::Owned(
+                    block_hashes
+                        .iter()
+                        .copied()
+                        .filter(|hash| kept.insert(*hash))
+                        .collect(),
+                )
+            };
         self.workers
             .iter()
             .map(|(worker, sequences)| {
@@ -216,7 +234,7 @@ impl ActiveSequencesMultiWorker {
                     active_prefill_tokens: sequences.active_prefill_tokens(),
                     active_decode_blocks: sequences.active_blocks(),
                     active_requests: sequences.active_requests(),
-                    new_decode_blocks: sequences.new_blocks(block_hashes, self.assume_kv_reuse),
+                    new_decode_blocks: sequences.new_blocks(&unique, self.assume_kv_reuse),
                     ..WorkerLoad::default()
                 };
                 (*worker, load)

@@ -20,6 +20,7 @@ enum Op {
         prefix: u8,
         len: u8,
         overlap: u8,
+        repeat_first: bool,
     },
     PrefillDone(u8),
     Free(u8),
@@ -29,9 +30,11 @@ enum Op {
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..24, 0u8..3, 0u8..3, 0u8..6, 0u8..4).prop_map(|(id, worker, prefix, len, overlap)| {
-            Op::Add { id, worker, prefix, len, overlap }
-        }),
+        4 => (0u8..24, 0u8..3, 0u8..3, 0u8..6, 0u8..4, prop::bool::weighted(0.1)).prop_map(
+            |(id, worker, prefix, len, overlap, repeat_first)| {
+                Op::Add { id, worker, prefix, len, overlap, repeat_first }
+            }
+        ),
         2 => (0u8..24).prop_map(Op::PrefillDone),
         2 => (0u8..24).prop_map(Op::Free),
         1 => (0u16..200).prop_map(Op::Advance),
@@ -44,6 +47,15 @@ fn blocks(prefix: u8, len: u8) -> Vec<SequenceHash> {
     (0..u64::from(len))
         .map(|i| SequenceHash(u64::from(prefix) * 1000 + i))
         .collect()
+}
+
+/// The same, with the first hash repeated at the end (a hash collision inside one request).
+fn blocks_with_repeat(prefix: u8, len: u8, repeat_first: bool) -> Vec<SequenceHash> {
+    let mut chain = blocks(prefix, len);
+    if repeat_first && let Some(&first) = chain.first() {
+        chain.push(first);
+    }
+    chain
 }
 
 #[derive(Debug, Clone)]
@@ -102,12 +114,13 @@ fn run(ops: &[Op], reuse: bool) -> Result<(), TestCaseError> {
                 prefix,
                 len,
                 overlap,
+                repeat_first,
             } => {
                 let id = id.to_string();
                 let worker = workers[usize::from(*worker)];
                 let request = SequenceRequest {
                     request_id: id.clone(),
-                    block_hashes: blocks(*prefix, *len),
+                    block_hashes: blocks_with_repeat(*prefix, *len, *repeat_first),
                     isl_tokens: u64::from(*len) * u64::from(BLOCK_SIZE) + 2,
                     overlap_blocks: u32::from(*overlap),
                 };
@@ -163,7 +176,7 @@ fn run(ops: &[Op], reuse: bool) -> Result<(), TestCaseError> {
         prop_assert_eq!(active.len(), model.requests.len());
     }
     // Potential loads: blocks not active on a worker are the new ones.
-    let probe = blocks(1, 5);
+    let probe = blocks_with_repeat(1, 5, true);
     for (worker, load) in active.potential_blocks_and_tokens(&probe) {
         let held: BTreeSet<_> = model
             .requests
@@ -172,7 +185,8 @@ fn run(ops: &[Op], reuse: bool) -> Result<(), TestCaseError> {
             .flat_map(|r| r.blocks.iter().copied())
             .collect();
         let expected_new = if reuse {
-            probe.iter().filter(|h| !held.contains(h)).count() as u64
+            let unique: BTreeSet<_> = probe.iter().collect();
+            unique.iter().filter(|h| !held.contains(h)).count() as u64
         } else {
             probe.len() as u64
         };

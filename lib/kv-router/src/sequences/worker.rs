@@ -49,16 +49,15 @@ impl ActiveSequences {
         self.requests.contains_key(request_id)
     }
 
-    /// Blocks of `blocks` that are not active here yet (what adding them would cost),
-    /// counting a hash repeated inside `blocks` once.
-    pub(crate) fn new_blocks(&self, blocks: &[SequenceHash], assume_kv_reuse: bool) -> u64 {
+    /// How many of `unique_blocks` (no repeats) are not active here yet: what adding them
+    /// would cost.
+    pub(crate) fn new_blocks(&self, unique_blocks: &[SequenceHash], assume_kv_reuse: bool) -> u64 {
         if !assume_kv_reuse {
-            return blocks.len() as u64;
+            return unique_blocks.len() as u64;
         }
-        let mut seen = rustc_hash::FxHashSet::default();
-        blocks
+        unique_blocks
             .iter()
-            .filter(|hash| !self.block_refs.contains_key(hash) && seen.insert(**hash))
+            .filter(|hash| !self.block_refs.contains_key(hash))
             .count() as u64
     }
 
