@@ -12,9 +12,14 @@
 //! `Removed` for departed ones). After a gap the backend may send a fresh `Resync`, which
 //! replaces the consumer's state.
 
+pub mod file;
 mod key;
+pub mod mem;
 mod query;
 mod records;
+
+pub use file::{FileDiscovery, FileDiscoveryConfig};
+pub use mem::{MemDiscovery, MemStore};
 
 pub use key::{Bucket, RecordId, decode_event_segment, encode_event_segment, scope_path};
 pub use query::{DiscoveryQuery, EventQuery};

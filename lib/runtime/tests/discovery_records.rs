@@ -1,0 +1,127 @@
+//! Byte-level JSON fixtures of discovery records (Dynamo 1.6.1 shapes).
+
+use serde_json::json;
+use stator_runtime::discovery::{
+    Bucket, DiscoveryQuery, DiscoveryRecord, EventChannelRecord, EventScope, EventTransport,
+    RecordId, RequestPlaneCodec, TransportType,
+};
+use stator_runtime::names::{EndpointId, InstanceId};
+
+/// A Model record captured from a real 1.6.1 mocker (card trimmed to a few fields).
+const MDC_RECORD: &str = r#"{"type":"Model","namespace":"fakens","component":"backend","endpoint":"generate","instance_id":16263807320168698895,"card_json":{"display_name":"qwen-mock","slug":"qwen-mock","kv_cache_block_size":64,"model_type":"Chat | Completions","model_input":"Tokens","runtime_config":{"total_kv_blocks":16384}}}"#;
+
+#[test]
+fn model_record_round_trips() {
+    let record: DiscoveryRecord = serde_json::from_str(MDC_RECORD).unwrap();
+    let DiscoveryRecord::Model(model) = &record else {
+        panic!("expected a model record");
+    };
+    assert_eq!(model.instance_id, InstanceId(16_263_807_320_168_698_895));
+    assert_eq!(model.card_json["kv_cache_block_size"], 64);
+    assert_eq!(model.model_suffix, None);
+    assert_eq!(record.bucket(), Bucket::Mdc);
+    assert_eq!(record.key(), "fakens/backend/generate/e1b4a6969e0d940f");
+    let again: serde_json::Value = serde_json::to_value(&record).unwrap();
+    assert_eq!(
+        again,
+        serde_json::from_str::<serde_json::Value>(MDC_RECORD).unwrap()
+    );
+    assert!(
+        DiscoveryQuery::NamespacedModels {
+            namespace: "fakens".into()
+        }
+        .matches(&record)
+    );
+    assert!(!DiscoveryQuery::AllEndpoints.matches(&record));
+}
+
+#[test]
+fn event_channel_json_shape() {
+    let endpoint = EndpointId::new("dynamo", "backend", "generate").unwrap();
+    let record = DiscoveryRecord::EventChannel(EventChannelRecord {
+        scope: EventScope::Endpoint {
+            endpoint: endpoint.clone(),
+        },
+        topic: "kv-events".into(),
+        instance_id: InstanceId(42),
+        transport: EventTransport::Zmq {
+            endpoint: "tcp://127.0.0.1:5555".into(),
+        },
+    });
+    assert_eq!(
+        serde_json::to_value(&record).unwrap(),
+        json!({
+            "type": "EventChannel",
+            "scope": {"kind": "endpoint", "endpoint": {"namespace": "dynamo", "component": "backend", "name": "generate"}},
+            "topic": "kv-events",
+            "instance_id": 42,
+            "transport": {"kind": "Zmq", "config": {"endpoint": "tcp://127.0.0.1:5555"}},
+        })
+    );
+    assert_eq!(
+        RecordId::parse(Bucket::EventChannels, &record.key()).unwrap(),
+        record.id()
+    );
+    let ns: EventScope =
+        serde_json::from_value(json!({"kind": "namespace", "name": "dynamo"})).unwrap();
+    assert_eq!(
+        ns,
+        EventScope::Namespace {
+            name: "dynamo".into()
+        }
+    );
+    let comp: EventScope = serde_json::from_value(
+        json!({"kind": "component", "namespace": "dynamo", "component": "backend"}),
+    )
+    .unwrap();
+    assert!(matches!(comp, EventScope::Component { .. }));
+}
+
+#[test]
+fn instance_optional_fields_and_nats_transport() {
+    let record: DiscoveryRecord = serde_json::from_value(json!({
+        "type": "Endpoint", "component": "backend", "endpoint": "generate", "namespace": "dynamo",
+        "instance_id": 7, "transport": {"nats_tcp": "dynamo_backend.generate-7"}
+    }))
+    .unwrap();
+    let DiscoveryRecord::Endpoint(inst) = &record else {
+        panic!("expected an endpoint record");
+    };
+    assert_eq!(
+        inst.codec(),
+        RequestPlaneCodec::Json,
+        "absent codec means JSON"
+    );
+    assert_eq!(inst.device_type, None);
+    assert_eq!(
+        inst.transport,
+        TransportType::NatsTcp("dynamo_backend.generate-7".into())
+    );
+    let out = serde_json::to_value(&record).unwrap();
+    assert!(out.get("device_type").is_none() && out.get("request_plane_codec").is_none());
+}
+
+#[test]
+fn unknown_record_types_are_rejected() {
+    let err = serde_json::from_value::<DiscoveryRecord>(json!({"type": "Bogus"}));
+    assert!(err.is_err());
+}
+
+#[test]
+fn device_type_detection() {
+    use stator_runtime::discovery::DeviceType;
+    assert_eq!(DeviceType::from_env_values(None, None), DeviceType::Cuda);
+    assert_eq!(DeviceType::from_env_values(Some(""), None), DeviceType::Cpu);
+    assert_eq!(
+        DeviceType::from_env_values(Some("-1"), None),
+        DeviceType::Cpu
+    );
+    assert_eq!(
+        DeviceType::from_env_values(Some("0,1"), Some("void")),
+        DeviceType::Cpu
+    );
+    assert_eq!(
+        DeviceType::from_env_values(Some("0"), Some("all")),
+        DeviceType::Cuda
+    );
+}
