@@ -11,10 +11,18 @@ use crate::{MockRequest, MockerConfig, RequestId, Simulator};
 #[derive(Default)]
 struct EventReplica {
     blocks: FxHashSet<SequenceHash>,
+    next_event_id: u64,
 }
 
 impl EventReplica {
     fn apply(&mut self, event: &RouterEvent) -> Result<(), String> {
+        if event.event.event_id != self.next_event_id {
+            return Err(format!(
+                "event id {} where {} was due",
+                event.event.event_id, self.next_event_id
+            ));
+        }
+        self.next_event_id += 1;
         match &event.event.data {
             KvCacheEventData::Stored(stored) => {
                 let mut parent = stored.parent_hash;
