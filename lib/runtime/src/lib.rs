@@ -1,4 +1,57 @@
-//! Stator's distributed runtime: discovery, request plane, event plane, engines and routing.
+//! Stator's distributed runtime: discovery, request plane, event plane, engines and routing,
+//! wire-compatible with NVIDIA Dynamo 1.6.1.
+//!
+//! A [`DistributedRuntime`] owns the process's discovery client, its TCP request-plane
+//! server (one shared listener for every served endpoint) and client (pooled, pipelined
+//! connections plus the call-home response-stream server). Engines implement
+//! [`AsyncEngine`]; a worker serves one on an [`Endpoint`] and a client reaches it through a
+//! [`PushRouter`], which is itself an engine. Errors are [`StatorError`]s, typed end to end.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stator_runtime::{
+//!     AsyncEngine, DiscoveryBackend, DistributedRuntime, Request, ResponseStream,
+//!     RuntimeConfig, StatorError,
+//! };
+//!
+//! /// Streams the words of the request back, one item each.
+//! struct Words;
+//!
+//! #[async_trait::async_trait]
+//! impl AsyncEngine<Request<String>, ResponseStream<String>> for Words {
+//!     async fn generate(&self, request: Request<String>) -> Result<ResponseStream<String>, StatorError> {
+//!         let (text, context) = request.into_parts();
+//!         let words: Vec<String> = text.split(' ').map(str::to_owned).collect();
+//!         Ok(ResponseStream::new(futures::stream::iter(words), context))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), StatorError> {
+//! let mut config = RuntimeConfig::default();
+//! config.discovery_backend = DiscoveryBackend::Mem;
+//! config.request_plane.rpc_host = Some("127.0.0.1".to_owned());
+//! config.request_plane.response_host = Some("127.0.0.1".to_owned());
+//! let drt = DistributedRuntime::new(config).await?;
+//!
+//! let endpoint = drt.namespace("demo")?.component("words")?.endpoint("generate")?;
+//! endpoint.serve(Arc::new(Words)).await?;
+//!
+//! let router = endpoint.client::<String, String>().await?;
+//! router.instances().wait_for_instances().await;
+//! let stream = router.generate(Request::new("hello distributed world".to_owned())).await?;
+//! assert_eq!(stream.try_collect_items().await?, ["hello", "distributed", "world"]);
+//!
+//! drt.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules: [`names`] (addresses, instance ids), [`error`] (typed errors), [`discovery`]
+//! (backends and records), [`wire`] (frame codecs), [`request_plane`] (TCP server, client,
+//! call-home streams), [`engine`] (engine trait, request context, response streams),
+//! [`router`] (instance sets and the push router), [`distributed`] (the runtime and its
+//! namespace/component/endpoint handles), [`event_plane`], [`system_status`].
 
 pub mod discovery;
 pub mod distributed;
@@ -10,3 +63,14 @@ pub mod request_plane;
 pub mod router;
 pub mod system_status;
 pub mod wire;
+
+pub use discovery::{Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance};
+pub use distributed::{
+    Component, DiscoveryBackend, DistributedRuntime, Endpoint, Namespace, RuntimeConfig,
+    ServedEndpoint,
+};
+pub use engine::{AsyncEngine, Context, Request, ResponseStream, StreamingEngine};
+pub use error::{ErrorClass, ErrorReason, StatorError};
+pub use names::{EndpointId, InstanceId};
+pub use request_plane::{RequestPlaneClient, RequestPlaneConfig, RequestPlaneServer};
+pub use router::{EndpointInstances, PushRouter, RouterMode};

@@ -2,11 +2,13 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_util::task::TaskTracker;
 
 use super::call_home::{CallHome, CallHomeError};
 use crate::engine::{Context, Request, StreamingEngine};
@@ -28,6 +30,7 @@ pub trait RequestHandler: Send + Sync + 'static {
 pub struct EngineHandler<Req, Resp> {
     engine: StreamingEngine<Req, Resp>,
     max_message_size: usize,
+    inflight: TaskTracker,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -37,8 +40,25 @@ impl<Req, Resp> EngineHandler<Req, Resp> {
         Self {
             engine,
             max_message_size,
+            inflight: TaskTracker::new(),
             _types: PhantomData,
         }
+    }
+
+    /// Requests of this endpoint currently being served.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Waits up to `timeout` for the requests being served to finish; returns whether they
+    /// all did. Call after the endpoint stopped receiving requests.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        self.inflight.close();
+        let drained = tokio::time::timeout(timeout, self.inflight.wait())
+            .await
+            .is_ok();
+        self.inflight.reopen();
+        drained
     }
 }
 
@@ -48,7 +68,9 @@ where
     Resp: Serialize + Send + 'static,
 {
     fn handle(self: Arc<Self>, payload: Bytes) -> BoxFuture<'static, ()> {
+        let token = self.inflight.token();
         Box::pin(async move {
+            let _counted = token;
             if let Err(err) = self.run(&payload).await {
                 tracing::warn!(error = %err, "request could not be served");
             }

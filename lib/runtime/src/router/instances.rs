@@ -1,0 +1,139 @@
+//! The live instance set of one endpoint, kept current from a discovery watch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{
+    Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance, RecordId, TransportType,
+};
+use crate::error::StatorError;
+use crate::names::{EndpointId, InstanceId};
+use crate::request_plane::TcpTarget;
+
+/// One routable instance: its id and where to send requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceEntry {
+    /// The serving process's instance id.
+    pub id: InstanceId,
+    /// Address, path and codec on the TCP request plane.
+    pub target: TcpTarget,
+}
+
+impl InstanceEntry {
+    /// Builds an entry from a discovery record; `None` for transports this client cannot use.
+    pub fn from_instance(instance: &Instance) -> Option<Self> {
+        match &instance.transport {
+            TransportType::Tcp(transport) => TcpTarget::parse(transport, instance.codec().into())
+                .ok()
+                .map(|target| Self {
+                    id: instance.instance_id,
+                    target,
+                }),
+            TransportType::NatsTcp(_) => None,
+        }
+    }
+}
+
+/// The instances of one endpoint, updated in the background from discovery.
+#[derive(Clone)]
+pub struct EndpointInstances {
+    endpoint: EndpointId,
+    current: watch::Receiver<Arc<Vec<InstanceEntry>>>,
+    cancel: Arc<DropGuard>,
+}
+
+struct DropGuard(CancellationToken);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl EndpointInstances {
+    /// Starts watching `endpoint` in `discovery`.
+    pub async fn watch(
+        discovery: &dyn Discovery,
+        endpoint: EndpointId,
+    ) -> Result<Self, StatorError> {
+        let mut events = discovery
+            .watch(&DiscoveryQuery::Endpoint(endpoint.clone()))
+            .await
+            .map_err(|e| StatorError::unavailable(format!("cannot watch {endpoint}: {e}")))?;
+        let (tx, current) = watch::channel(Arc::new(Vec::new()));
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let mut set: BTreeMap<InstanceId, InstanceEntry> = BTreeMap::new();
+            loop {
+                let event = tokio::select! {
+                    () = stop.cancelled() => return,
+                    event = events.next() => event,
+                };
+                let Some(event) = event else { return };
+                apply(&mut set, event);
+                tx.send_replace(Arc::new(set.values().cloned().collect()));
+            }
+        });
+        Ok(Self {
+            endpoint,
+            current,
+            cancel: Arc::new(DropGuard(cancel)),
+        })
+    }
+
+    /// The endpoint watched.
+    pub fn endpoint(&self) -> &EndpointId {
+        &self.endpoint
+    }
+
+    /// The current instances, ordered by id.
+    pub fn list(&self) -> Arc<Vec<InstanceEntry>> {
+        Arc::clone(&self.current.borrow())
+    }
+
+    /// Waits until at least one instance is known and returns the set.
+    pub async fn wait_for_instances(&self) -> Arc<Vec<InstanceEntry>> {
+        let mut rx = self.current.clone();
+        let _keep_watching = Arc::clone(&self.cancel);
+        match rx.wait_for(|set| !set.is_empty()).await {
+            Ok(set) => Arc::clone(&set),
+            Err(_) => self.list(),
+        }
+    }
+
+    /// Resolves on the next change of the set.
+    pub async fn changed(&self) {
+        let mut rx = self.current.clone();
+        let _ = rx.changed().await;
+    }
+}
+
+fn apply(set: &mut BTreeMap<InstanceId, InstanceEntry>, event: DiscoveryEvent) {
+    let entry = |record: &DiscoveryRecord| match record {
+        DiscoveryRecord::Endpoint(instance) => InstanceEntry::from_instance(instance),
+        _ => None,
+    };
+    match event {
+        DiscoveryEvent::Added(record) => {
+            if let Some(e) = entry(&record) {
+                set.insert(e.id, e);
+            }
+        }
+        DiscoveryEvent::Removed(RecordId::Endpoint { instance_id, .. }) => {
+            set.remove(&instance_id);
+        }
+        DiscoveryEvent::Removed(_) => {}
+        DiscoveryEvent::Resync(records) => {
+            *set = records
+                .iter()
+                .filter_map(entry)
+                .map(|e| (e.id, e))
+                .collect();
+        }
+    }
+}
