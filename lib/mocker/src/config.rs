@@ -1,6 +1,6 @@
 //! Simulator configuration, with Dynamo 1.6.1's mocker defaults (vLLM flavour).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Knobs of one simulated engine. Plain fields; [`Default`] matches Dynamo's mocker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -10,10 +10,12 @@ pub struct MockerConfig {
     pub block_size: usize,
     /// KV blocks in the simulated GPU cache (Dynamo: 16384; `--num-gpu-blocks-override`).
     pub num_gpu_blocks: usize,
-    /// Most sequences running at once (256). Use `usize::MAX` for unbounded.
+    /// Most sequences running at once (256). `usize::MAX` (JSON `null`) for unbounded.
+    #[serde(deserialize_with = "unbounded_if_null")]
     pub max_num_seqs: usize,
     /// Most tokens (prefill chunk tokens + one per decode) in one forward pass (8192).
-    /// Use `usize::MAX` for unbounded.
+    /// `usize::MAX` (JSON `null`) for unbounded.
+    #[serde(deserialize_with = "unbounded_if_null")]
     pub max_num_batched_tokens: usize,
     /// Register full blocks, reuse cached prefixes and publish KV events (true).
     pub enable_prefix_caching: bool,
@@ -59,5 +61,29 @@ impl Default for MockerConfig {
             default_max_tokens: None,
             seed: 0,
         }
+    }
+}
+
+/// Dynamo's engine config writes an unbounded limit as `null`.
+fn unbounded_if_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    Ok(Option::<usize>::deserialize(deserializer)?.unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamo_engine_json_decodes_with_defaults_and_null_limits() {
+        let config: MockerConfig = serde_json::from_str(
+            r#"{"block_size": 16, "max_num_seqs": null, "enable_prefix_caching": false}"#,
+        )
+        .unwrap();
+        assert_eq!(config.block_size, 16);
+        assert_eq!(config.max_num_seqs, usize::MAX);
+        assert_eq!(config.max_num_batched_tokens, 8192);
+        assert_eq!(config.num_gpu_blocks, 16_384);
+        assert!(!config.enable_prefix_caching);
+        assert!(config.enable_chunked_prefill);
     }
 }

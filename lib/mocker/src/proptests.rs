@@ -72,7 +72,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..3, 0usize..24, 1usize..12, 1u32..10, any::<bool>())
+        4 => (0u8..3, 0usize..16, 1usize..10, 1u32..24, any::<bool>())
             .prop_map(|(g, p, s, m, salt)| Op::Add(g, p, s, m, salt)),
         1 => (0usize..40).prop_map(Op::Cancel),
         6 => (1u8..6).prop_map(Op::Step),
@@ -119,7 +119,7 @@ proptest! {
     /// (a) free + private + active + inactive = total and refcounts equal holders after every
     /// operation; (b) the events, replayed into a naive set, reproduce `cached_blocks()`.
     #[test]
-    fn accounting_and_events_stay_exact(config in config(), ops in proptest::collection::vec(op(), 1..60)) {
+    fn accounting_and_events_stay_exact(config in config(), ops in proptest::collection::vec(op(), 1..80)) {
         let caching = config.enable_prefix_caching;
         let mut sim = Simulator::new(config, 3).unwrap();
         let mut replica = EventReplica::default();

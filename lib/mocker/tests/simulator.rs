@@ -352,3 +352,22 @@ fn chunked_prefill_off_runs_a_prompt_whole() {
     let second = sim.step();
     assert_eq!((second.prefill_tokens, second.decode_requests), (20, 1));
 }
+
+#[test]
+fn a_long_prompt_is_chunked_to_the_token_budget() {
+    let config = MockerConfig {
+        max_num_batched_tokens: 8,
+        ..small()
+    };
+    let mut sim = Simulator::new(config, 1).unwrap();
+    sim.add_request(MockRequest::new(RequestId(1), (0..20).collect(), 2))
+        .unwrap();
+    let passes = run_to_idle(&mut sim, 100);
+    let prefill: Vec<usize> = passes.iter().map(|p| p.prefill_tokens).collect();
+    assert_eq!(prefill, [8, 8, 4, 0]);
+    assert!(
+        passes[..2].iter().all(|p| p.tokens.is_empty()),
+        "no token before the prompt is done"
+    );
+    assert_eq!(passes[2].tokens.len(), 1);
+}
