@@ -27,8 +27,9 @@
 //! }
 //! assert_eq!(tokens.len(), 3);
 //! assert_eq!(finished[0].reason, FinishReason::Length);
-//! // Prompt tokens 0..8 filled two blocks, now cached and announced in `stored` events.
-//! assert_eq!(sim.cached_blocks().len(), 3); // ten prompt + two computed output tokens = 3 blocks
+//! // Ten prompt tokens plus the two output tokens fed back filled three blocks of four:
+//! // they stay cached after the request ends, announced by `stored` events.
+//! assert_eq!(sim.cached_blocks().len(), 3);
 //! assert!(!events.is_empty());
 //! # Ok::<(), stator_mocker::MockerError>(())
 //! ```

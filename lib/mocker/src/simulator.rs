@@ -302,6 +302,10 @@ fn validate(config: &MockerConfig) -> Result<(), MockerError> {
             "speedup_ratio must be 0 or positive",
         ),
         (
+            config.decode_speedup_ratio.is_nan() || config.decode_speedup_ratio <= 0.0,
+            "decode_speedup_ratio must be positive",
+        ),
+        (
             !(0.0..=1.0).contains(&config.eos_probability),
             "eos_probability must be within 0..=1",
         ),

@@ -17,7 +17,8 @@ pub fn decode_ms(usage: f64) -> f64 {
 
 /// Duration of one forward pass: `prefill_ms(T)/s + decode_ms(u)/(s·d)`, where the prefill
 /// term counts only when the pass has prefill tokens and the decode term only when it has
-/// decoding sequences. A `speedup_ratio` of 0 (or anything not positive) means no delay.
+/// decoding sequences. A `speedup_ratio` of 0 (or anything not positive) means no delay; a
+/// `decode_speedup_ratio` that is not positive counts as 1.
 pub fn pass_duration(
     prefill_tokens: usize,
     decode_usage: Option<f64>,

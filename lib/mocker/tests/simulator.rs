@@ -371,3 +371,9 @@ fn a_long_prompt_is_chunked_to_the_token_budget() {
     );
     assert_eq!(passes[2].tokens.len(), 1);
 }
+
+#[test]
+fn the_simulator_can_move_to_a_driver_thread() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Simulator>();
+}
