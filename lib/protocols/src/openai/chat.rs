@@ -115,7 +115,7 @@ pub struct ChatCompletionParams {
 
 /// A chat completions request with Dynamo's extensions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "NvCreateChatCompletionRequest")]
+#[serde(expecting = "struct NvCreateChatCompletionRequest")]
 pub struct ChatCompletionRequest {
     /// The OpenAI parameters.
     #[serde(flatten)]

@@ -118,7 +118,7 @@ pub struct CompletionParams {
 
 /// A completions request with Dynamo's extensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "NvCreateCompletionRequest")]
+#[serde(expecting = "struct NvCreateCompletionRequest")]
 pub struct CompletionRequest {
     /// The OpenAI parameters.
     #[serde(flatten)]

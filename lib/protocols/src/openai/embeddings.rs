@@ -31,7 +31,7 @@ impl EmbeddingInput {
 
 /// An embeddings request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename = "NvCreateEmbeddingRequest")]
+#[serde(expecting = "struct NvCreateEmbeddingRequest")]
 pub struct EmbeddingRequest {
     /// The served model name.
     pub model: String,
