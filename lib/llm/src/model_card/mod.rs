@@ -1,0 +1,17 @@
+//! The model deployment card (MDC): building it from a model directory, its Dynamo JSON shape,
+//! its checksum, and loading its files back with checksum verification.
+
+mod card;
+mod checked_file;
+mod identity;
+mod kinds;
+mod load;
+mod runtime_config;
+
+pub use card::{DEFAULT_KV_CACHE_BLOCK_SIZE, ModelDeploymentCard, slugify};
+pub use checked_file::{CheckedFile, Checksum};
+pub use kinds::{
+    GenerationConfigKind, ModelInfoType, ModelInput, ModelType, PromptFormatterArtifact,
+    TokenizerKind, UnknownModelType, WorkerType,
+};
+pub use runtime_config::{DisaggregatedEndpoint, ModelRuntimeConfig};
