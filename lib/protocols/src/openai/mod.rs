@@ -11,6 +11,7 @@ mod ext;
 mod messages;
 mod models;
 mod parse;
+mod to_worker;
 mod tools;
 mod validate;
 
