@@ -11,7 +11,6 @@ mod worker;
 
 pub use worker::ActiveSequences;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -70,6 +69,9 @@ pub struct ActiveSequencesMultiWorker {
     stale_ttl: Duration,
     workers: BTreeMap<WorkerWithDpRank, ActiveSequences>,
     owners: FxHashMap<String, WorkerWithDpRank>,
+    /// Shared block → the workers where it is active: lets a load query cost
+    /// O(blocks + holders) instead of O(workers × blocks).
+    holders: FxHashMap<SequenceHash, Vec<WorkerWithDpRank>>,
 }
 
 impl ActiveSequencesMultiWorker {
@@ -82,6 +84,7 @@ impl ActiveSequencesMultiWorker {
             stale_ttl: config.stale_request_ttl(),
             workers: BTreeMap::new(),
             owners: FxHashMap::default(),
+            holders: FxHashMap::default(),
         }
     }
 
@@ -101,6 +104,9 @@ impl ActiveSequencesMultiWorker {
         };
         for id in sequences.request_ids() {
             self.owners.remove(id);
+        }
+        for hash in sequences.active_hashes() {
+            release_holder(&mut self.holders, *hash, worker);
         }
         sequences.active_requests() as usize
     }
@@ -145,12 +151,14 @@ impl ActiveSequencesMultiWorker {
         }
         let cached_tokens = u64::from(request.overlap_blocks) * self.block_size;
         let prefill_tokens = request.isl_tokens.saturating_sub(cached_tokens);
+        let holders = &mut self.holders;
         let added = self.workers.entry(worker).or_default().add(
             request.request_id.clone(),
             &request.block_hashes,
             prefill_tokens,
             self.assume_kv_reuse,
             now,
+            |hash| holders.entry(hash).or_default().push(worker),
         );
         debug_assert!(added, "owners and per-worker requests agree");
         self.owners.insert(request.request_id, worker);
@@ -171,9 +179,10 @@ impl ActiveSequencesMultiWorker {
         let Some(worker) = self.owners.remove(request_id) else {
             return false;
         };
-        self.workers
-            .get_mut(&worker)
-            .is_some_and(|sequences| sequences.free(request_id))
+        let holders = &mut self.holders;
+        self.workers.get_mut(&worker).is_some_and(|sequences| {
+            sequences.free(request_id, |hash| release_holder(holders, hash, worker))
+        })
     }
 
     /// Free every request added more than the stale TTL before `now`; returns their ids.
@@ -210,23 +219,22 @@ impl ActiveSequencesMultiWorker {
         &self,
         block_hashes: &[SequenceHash],
     ) -> Vec<(WorkerWithDpRank, WorkerLoad)> {
-        // A chain of sequence hashes has no repeats unless hashes collide; when they do, a
-        // repeated block is held once, so count it once (deduplicated a single time here,
-        // not once per worker).
-        let mut seen = FxHashSet::default();
-        let unique: Cow<'_, [SequenceHash]> =
-            if !self.assume_kv_reuse || block_hashes.iter().all(|hash| seen.insert(*hash)) {
-                Cow::Borrowed(block_hashes)
-            } else {
-                let mut kept = FxHashSet::default();
-                Cow::Owned(
-                    block_hashes
-                        .iter()
-                        .copied()
-                        .filter(|hash| kept.insert(*hash))
-                        .collect(),
-                )
-            };
+        // A repeated hash (a collision inside one chain) is one block: count it once.
+        let mut unique = FxHashSet::default();
+        let mut held: FxHashMap<WorkerWithDpRank, u64> = FxHashMap::default();
+        for hash in block_hashes {
+            if !unique.insert(*hash) {
+                continue;
+            }
+            for worker in self.holders.get(hash).into_iter().flatten() {
+                *held.entry(*worker).or_insert(0) += 1;
+            }
+        }
+        let request_blocks = if self.assume_kv_reuse {
+            unique.len() as u64
+        } else {
+            block_hashes.len() as u64
+        };
         self.workers
             .iter()
             .map(|(worker, sequences)| {
@@ -234,12 +242,28 @@ impl ActiveSequencesMultiWorker {
                     active_prefill_tokens: sequences.active_prefill_tokens(),
                     active_decode_blocks: sequences.active_blocks(),
                     active_requests: sequences.active_requests(),
-                    new_decode_blocks: sequences.new_blocks(&unique, self.assume_kv_reuse),
+                    new_decode_blocks: request_blocks - held.get(worker).copied().unwrap_or(0),
                     ..WorkerLoad::default()
                 };
                 (*worker, load)
             })
             .collect()
+    }
+}
+
+/// `worker` no longer holds `hash`: drop it from the holder list.
+fn release_holder(
+    holders: &mut FxHashMap<SequenceHash, Vec<WorkerWithDpRank>>,
+    hash: SequenceHash,
+    worker: WorkerWithDpRank,
+) {
+    if let Some(list) = holders.get_mut(&hash) {
+        if let Some(at) = list.iter().position(|held| *held == worker) {
+            list.swap_remove(at);
+        }
+        if list.is_empty() {
+            holders.remove(&hash);
+        }
     }
 }
 

@@ -26,6 +26,7 @@ enum Op {
     Free(u8),
     Advance(u16),
     Expire,
+    RemoveWorker(u8),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -39,6 +40,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (0u8..24).prop_map(Op::Free),
         1 => (0u16..200).prop_map(Op::Advance),
         1 => Just(Op::Expire),
+        1 => (0u8..3).prop_map(Op::RemoveWorker),
     ]
 }
 
@@ -150,6 +152,14 @@ fn run(ops: &[Op], reuse: bool) -> Result<(), TestCaseError> {
                 prop_assert_eq!(active.free(&id), expected);
             }
             Op::Advance(secs) => now += Duration::from_secs(u64::from(*secs)),
+            Op::RemoveWorker(worker) => {
+                let worker = workers[usize::from(*worker)];
+                let before = model.requests.len();
+                model.requests.retain(|_, r| r.worker != worker);
+                prop_assert_eq!(active.remove_worker(worker), before - model.requests.len());
+                prop_assert!(active.load(worker).is_none());
+                prop_assert!(active.add_worker(worker));
+            }
             Op::Expire => {
                 let mut expired = active.expire_stale(now);
                 expired.sort();

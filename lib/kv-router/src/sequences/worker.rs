@@ -49,19 +49,13 @@ impl ActiveSequences {
         self.requests.contains_key(request_id)
     }
 
-    /// How many of `unique_blocks` (no repeats) are not active here yet: what adding them
-    /// would cost.
-    pub(crate) fn new_blocks(&self, unique_blocks: &[SequenceHash], assume_kv_reuse: bool) -> u64 {
-        if !assume_kv_reuse {
-            return unique_blocks.len() as u64;
-        }
-        unique_blocks
-            .iter()
-            .filter(|hash| !self.block_refs.contains_key(hash))
-            .count() as u64
+    /// Hashes of the distinct shared blocks held here.
+    pub(crate) fn active_hashes(&self) -> impl Iterator<Item = &SequenceHash> {
+        self.block_refs.keys()
     }
 
     /// Start tracking a request; `false` (and no change) if the id is already active here.
+    /// `on_first_ref` sees each shared block that becomes active here.
     pub(crate) fn add(
         &mut self,
         request_id: String,
@@ -69,13 +63,18 @@ impl ActiveSequences {
         prefill_tokens: u64,
         assume_kv_reuse: bool,
         now: Instant,
+        mut on_first_ref: impl FnMut(SequenceHash),
     ) -> bool {
         if self.requests.contains_key(&request_id) {
             return false;
         }
         let (shared_blocks, private_blocks) = if assume_kv_reuse {
             for hash in blocks {
-                *self.block_refs.entry(*hash).or_insert(0) += 1;
+                let count = self.block_refs.entry(*hash).or_insert(0);
+                *count += 1;
+                if *count == 1 {
+                    on_first_ref(*hash);
+                }
             }
             (blocks.to_vec(), 0)
         } else {
@@ -105,8 +104,13 @@ impl ActiveSequences {
         true
     }
 
-    /// Forget a request and release its blocks.
-    pub(crate) fn free(&mut self, request_id: &str) -> bool {
+    /// Forget a request and release its blocks; `on_last_ref` sees each shared block that
+    /// is no longer active here.
+    pub(crate) fn free(
+        &mut self,
+        request_id: &str,
+        mut on_last_ref: impl FnMut(SequenceHash),
+    ) -> bool {
         let Some(request) = self.requests.remove(request_id) else {
             return false;
         };
@@ -117,6 +121,7 @@ impl ActiveSequences {
                 *count -= 1;
                 if *count == 0 {
                     self.block_refs.remove(hash);
+                    on_last_ref(*hash);
                 }
             }
         }
