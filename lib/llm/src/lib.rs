@@ -2,6 +2,7 @@
 //!
 //! - [`model_card`]: the model deployment card a worker publishes (Dynamo's JSON shape,
 //!   blake3-checked files, the `mdc_sum` worker-set checksum).
+//! - [`template`]: Hugging Face chat templates rendered with minijinja like transformers does.
 //!
 //! ```
 //! use stator_llm::model_card::{ModelDeploymentCard, ModelType};
@@ -18,5 +19,6 @@
 
 mod error;
 pub mod model_card;
+pub mod template;
 
 pub use error::Error;
