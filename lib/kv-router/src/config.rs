@@ -31,6 +31,19 @@ pub enum ApproxCachePolicy {
     Lru,
 }
 
+/// The three busy thresholds, as the frontend's `/busy_threshold` admin route reads and
+/// writes them at run time (same field names as its JSON body).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusyThresholds {
+    /// Busy above this fraction (0–1) of the worker's KV blocks in active use.
+    pub active_decode_blocks_threshold: Option<f64>,
+    /// Busy above this many active prefill tokens.
+    pub active_prefill_tokens_threshold: Option<u64>,
+    /// Busy above this fraction of the worker's `max_num_batched_tokens` in prefill.
+    pub active_prefill_tokens_threshold_frac: Option<f64>,
+}
+
 /// Every knob of KV-aware routing: cost function, load tracking, busy detection, queueing
 /// and approximate mode.
 ///
@@ -128,6 +141,22 @@ impl Default for KvRouterConfig {
 }
 
 impl KvRouterConfig {
+    /// The busy thresholds in effect.
+    pub fn busy_thresholds(&self) -> BusyThresholds {
+        BusyThresholds {
+            active_decode_blocks_threshold: self.active_decode_blocks_threshold,
+            active_prefill_tokens_threshold: self.active_prefill_tokens_threshold,
+            active_prefill_tokens_threshold_frac: self.active_prefill_tokens_threshold_frac,
+        }
+    }
+
+    /// Replace the busy thresholds (e.g. from a `/busy_threshold` update).
+    pub fn set_busy_thresholds(&mut self, thresholds: BusyThresholds) {
+        self.active_decode_blocks_threshold = thresholds.active_decode_blocks_threshold;
+        self.active_prefill_tokens_threshold = thresholds.active_prefill_tokens_threshold;
+        self.active_prefill_tokens_threshold_frac = thresholds.active_prefill_tokens_threshold_frac;
+    }
+
     /// [`router_ttl_secs`](Self::router_ttl_secs) as a duration (negative or NaN → zero).
     pub fn router_ttl(&self) -> Duration {
         secs_to_duration(self.router_ttl_secs)
@@ -184,6 +213,17 @@ mod tests {
         assert_eq!(config.overlap_score_credit, 0.0);
         config.apply_overlap_score_weight(2.0);
         assert_eq!(config.prefill_load_scale, 2.0);
+    }
+
+    #[test]
+    fn busy_thresholds_round_trip() {
+        let mut config = KvRouterConfig::default();
+        assert_eq!(config.busy_thresholds(), BusyThresholds::default());
+        let update: BusyThresholds =
+            serde_json::from_str(r#"{"active_decode_blocks_threshold": 0.85}"#).unwrap();
+        config.set_busy_thresholds(update);
+        assert_eq!(config.active_decode_blocks_threshold, Some(0.85));
+        assert_eq!(config.busy_thresholds(), update);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use scheduler::{KvScheduler, ScheduleError, ScheduleRequest, WorkerCapacity}
 
 use rand::Rng;
 
-use crate::config::KvRouterConfig;
+use crate::config::{BusyThresholds, KvRouterConfig};
 use crate::protocols::{OverlapScores, WorkerWithDpRank};
 
 /// A worker's load before the request is placed, plus the capacity facts busy detection needs.
@@ -136,6 +136,11 @@ impl WorkerSelector {
     /// The configuration in use.
     pub fn config(&self) -> &KvRouterConfig {
         &self.config
+    }
+
+    /// Change the busy thresholds at run time (the `/busy_threshold` admin route).
+    pub fn set_busy_thresholds(&mut self, thresholds: BusyThresholds) {
+        self.config.set_busy_thresholds(thresholds);
     }
 
     /// Whether `load` is over any configured busy threshold.

@@ -105,6 +105,16 @@ fn busy_workers_reject_and_saturation_queues() {
         scheduler.schedule(&request("z", &third), None, now),
         Err(ScheduleError::Select(SelectError::AllWorkersBusy))
     );
+    // Raising the threshold at run time admits it.
+    let mut thresholds = scheduler.selector().config().busy_thresholds();
+    thresholds.active_prefill_tokens_threshold = Some(1000);
+    scheduler.set_busy_thresholds(thresholds);
+    let fourth = prompt(4, 1);
+    assert!(
+        scheduler
+            .schedule(&request("w", &fourth), None, now)
+            .is_ok()
+    );
     assert!(scheduler.mark_prefill_completed("x"));
     assert!(!scheduler.should_queue());
     assert!(scheduler.schedule(&request("z", &third), None, now).is_ok());

@@ -10,7 +10,7 @@ use stator_tokens::{LocalBlockHash, sequence_hashes};
 
 use super::{RequestShape, SelectError, Selection, WorkerLoad, WorkerSelector};
 use crate::approx::ApproxIndexer;
-use crate::config::KvRouterConfig;
+use crate::config::{BusyThresholds, KvRouterConfig};
 use crate::protocols::{OverlapScores, WorkerId, WorkerWithDpRank};
 use crate::queue::all_workers_saturated;
 use crate::sequences::{ActiveSequencesMultiWorker, SequenceRequest};
@@ -238,6 +238,11 @@ impl<R: Rng> KvScheduler<R> {
     /// The selector (and through it the configuration).
     pub fn selector(&self) -> &WorkerSelector {
         &self.selector
+    }
+
+    /// Change the busy thresholds at run time (the `/busy_threshold` admin route).
+    pub fn set_busy_thresholds(&mut self, thresholds: BusyThresholds) {
+        self.selector.set_busy_thresholds(thresholds);
     }
 
     fn with_capacity(&self, worker: WorkerWithDpRank, load: WorkerLoad) -> WorkerLoad {
