@@ -78,6 +78,10 @@ pub struct KvRouterConfig {
     /// Approximate mode: seconds a predicted block lives after its last routing
     /// (`--router-ttl-secs`, default 120).
     pub router_ttl_secs: f64,
+    /// With KV events on, also predict caches from routing decisions, forgetting them after
+    /// this many seconds; each worker's overlap is then the larger of the two answers
+    /// (`--router-predicted-ttl-secs`, default off).
+    pub predicted_ttl_secs: Option<f64>,
     /// Approximate mode: how predicted blocks are forgotten
     /// (`--router-approximate-cache-policy`, default ttl).
     pub approx_cache_policy: ApproxCachePolicy,
@@ -124,6 +128,7 @@ impl Default for KvRouterConfig {
             temperature: 0.0,
             use_kv_events: true,
             router_ttl_secs: 120.0,
+            predicted_ttl_secs: None,
             approx_cache_policy: ApproxCachePolicy::Ttl,
             approx_max_blocks_per_worker: 65_536,
             track_active_blocks: true,

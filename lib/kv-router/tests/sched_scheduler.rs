@@ -152,6 +152,38 @@ fn approximate_mode_remembers_then_forgets() {
 }
 
 #[test]
+fn side_predictor_complements_the_indexer() {
+    let config = KvRouterConfig {
+        predicted_ttl_secs: Some(10.0),
+        ..KvRouterConfig::default()
+    };
+    let mut scheduler = KvScheduler::with_seed(config, BLOCK, 5);
+    scheduler.add_worker(w(1));
+    scheduler.add_worker(w(2));
+    let local = prompt(9, 5);
+    let start = Instant::now();
+    let mut indexer = OverlapScores::default();
+    indexer.scores.insert(w(1), 2);
+    let first = scheduler
+        .schedule(&request("a", &local), Some(&indexer), start)
+        .unwrap();
+    assert_eq!((first.worker, first.overlap_blocks), (w(1), 2));
+    assert!(scheduler.free("a"));
+    // The indexer has not caught up yet; the prediction (5 blocks) wins over its 2.
+    let second = scheduler
+        .schedule(&request("b", &local), Some(&indexer), start)
+        .unwrap();
+    assert_eq!((second.worker, second.overlap_blocks), (w(1), 5));
+    assert!(scheduler.free("b"));
+    // After the side TTL only the indexer's answer is left.
+    let later = start + Duration::from_secs(11);
+    let third = scheduler
+        .schedule(&request("c", &local), Some(&indexer), later)
+        .unwrap();
+    assert_eq!(third.overlap_blocks, 2);
+}
+
+#[test]
 fn no_workers_is_an_error() {
     let mut scheduler = KvScheduler::new(KvRouterConfig::default(), BLOCK);
     let local = prompt(1, 1);

@@ -10,7 +10,7 @@ use stator_tokens::{LocalBlockHash, sequence_hashes};
 
 use super::{RequestShape, SelectError, Selection, WorkerLoad, WorkerSelector};
 use crate::approx::ApproxIndexer;
-use crate::config::{BusyThresholds, KvRouterConfig};
+use crate::config::{ApproxCachePolicy, BusyThresholds, KvRouterConfig};
 use crate::protocols::{OverlapScores, WorkerId, WorkerWithDpRank};
 use crate::queue::all_workers_saturated;
 use crate::sequences::{ActiveSequencesMultiWorker, SequenceRequest};
@@ -47,7 +47,8 @@ pub struct WorkerCapacity {
 }
 
 /// Chooses a worker per request (selector over overlap + tracked load) and records the
-/// decision into load tracking, and into the cache predictor when KV events are off.
+/// decision into load tracking, and into the cache predictor when KV events are off (or
+/// when `predicted_ttl_secs` asks for a side predictor next to the event-driven indexer).
 ///
 /// ```
 /// use std::time::Instant;
@@ -97,7 +98,18 @@ impl KvScheduler<StdRng> {
 impl<R: Rng> KvScheduler<R> {
     /// A scheduler drawing its samples from `rng`.
     pub fn with_rng(config: KvRouterConfig, block_size: u32, rng: R) -> Self {
-        let approx = (!config.use_kv_events).then(|| ApproxIndexer::new(&config));
+        let approx = if !config.use_kv_events {
+            Some(ApproxIndexer::new(&config))
+        } else if let Some(ttl) = config.predicted_ttl_secs {
+            let side = KvRouterConfig {
+                router_ttl_secs: ttl,
+                approx_cache_policy: ApproxCachePolicy::Ttl,
+                ..config.clone()
+            };
+            Some(ApproxIndexer::new(&side))
+        } else {
+            None
+        };
         Self {
             sequences: ActiveSequencesMultiWorker::new(block_size, &config),
             selector: WorkerSelector::new(config),
@@ -141,8 +153,8 @@ impl<R: Rng> KvScheduler<R> {
     /// Pick a worker for `request` and start tracking it there.
     ///
     /// `indexer_overlaps` are the event-driven indexer's answer for the request's blocks;
-    /// without KV events pass `None`. When the scheduler predicts caches itself (KV events
-    /// off), each worker's overlap is the larger of the two answers.
+    /// without KV events pass `None`. When the scheduler also predicts caches itself, each
+    /// worker's overlap is the larger of the two answers.
     pub fn schedule(
         &mut self,
         request: &ScheduleRequest<'_>,
@@ -230,7 +242,7 @@ impl<R: Rng> KvScheduler<R> {
         &self.sequences
     }
 
-    /// The cache predictor, present when KV events are off.
+    /// The cache predictor, present when KV events are off or `predicted_ttl_secs` is set.
     pub fn approx(&self) -> Option<&ApproxIndexer> {
         self.approx.as_ref()
     }
