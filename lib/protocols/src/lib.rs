@@ -3,6 +3,7 @@
 //! - [`openai`]: OpenAI chat completions, completions, embeddings and models types with
 //!   Dynamo's root-level extensions, semantic validation and body parsing that produce the
 //!   reference frontend's exact 400 messages;
+//! - [`anthropic`]: Anthropic Messages request, response, streaming events and error body;
 //! - [`nvext`]: the `nvext` request extension (unknown keys rejected) and response object;
 //! - [`error`]: the `{message, type, code}` error body, the mid-stream SSE error and the
 //!   error-kind → HTTP status mapping;
@@ -28,6 +29,7 @@
 //! assert_eq!(sse::DONE, "data: [DONE]\n\n");
 //! ```
 
+pub mod anthropic;
 pub mod error;
 pub mod nvext;
 pub mod openai;

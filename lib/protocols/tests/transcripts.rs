@@ -1,18 +1,20 @@
-//! Every chat, completions and embeddings request captured from the reference frontend
-//! (`fixtures/transcript_requests.json`: case name, route, request body, response status and
-//! message, extracted from the golden HTTP transcripts) is fed to `parse_request`.
+//! Every chat, completions, embeddings and Anthropic Messages request captured from the
+//! reference frontend (`fixtures/transcript_requests.json`: case name, route, request body,
+//! response status and error message, extracted from the golden HTTP transcripts) is fed to
+//! this crate's body parsing.
 //!
 //! - A 400 whose message starts with `Failed to deserialize` or `Validation:` is decided by
-//!   this crate: the error body must equal the reference's, byte for byte.
+//!   this crate: our message must equal the reference's, byte for byte.
+//! - A 400 without a JSON body (`messages_malformed_json`, answered as text/plain by the
+//!   reference) must be rejected; we answer it with a JSON error body instead.
 //! - Everything else (200s, 404 unknown model, 415 content type, the mocker's own 400 for a
 //!   missing `max_tokens`, the tokenizer's 400 for an out-of-vocabulary id) is decided
 //!   elsewhere, so the body must parse and validate.
 
 use serde::Deserialize;
-use stator_protocols::ErrorBody;
+use stator_protocols::anthropic::{self, CountTokensRequest, MessagesRequest};
 use stator_protocols::openai::{
-    ChatCompletionRequest, CompletionRequest, EmbeddingRequest, RequestError, ValidationOptions,
-    parse_request,
+    ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ValidationOptions, parse_request,
 };
 
 #[derive(Deserialize)]
@@ -24,24 +26,46 @@ struct Transcript {
     body: String,
 }
 
-impl Transcript {
-    fn decided_here(&self) -> bool {
-        self.status == 400
-            && self.message.as_deref().is_some_and(|m| {
-                m.starts_with("Failed to deserialize the JSON body")
-                    || m.starts_with("Validation: ")
-            })
-    }
+enum Expect<'a> {
+    Message(&'a str),
+    Rejected,
+    Accepted,
 }
 
-fn parse(case: &Transcript) -> Result<(), RequestError> {
-    let opts = ValidationOptions::default();
-    let body = case.body.as_bytes();
-    match case.path.as_str() {
-        "/v1/chat/completions" => parse_request::<ChatCompletionRequest>(body, &opts).map(drop),
-        "/v1/completions" => parse_request::<CompletionRequest>(body, &opts).map(drop),
-        "/v1/embeddings" => parse_request::<EmbeddingRequest>(body, &opts).map(drop),
-        other => panic!("{}: unexpected route {other}", case.case),
+impl Transcript {
+    fn expectation(&self) -> Expect<'_> {
+        match (self.status, self.message.as_deref()) {
+            (400, Some(m))
+                if m.starts_with("Failed to deserialize the JSON body")
+                    || m.starts_with("Validation: ") =>
+            {
+                Expect::Message(m)
+            }
+            (400, None) => Expect::Rejected,
+            _ => Expect::Accepted,
+        }
+    }
+
+    /// The error message our parsing produces, or `None` when the body is accepted.
+    fn parse(&self) -> Option<String> {
+        let opts = ValidationOptions::default();
+        let body = self.body.as_bytes();
+        let openai = |r: Result<(), stator_protocols::openai::RequestError>| {
+            r.err().map(|e| e.to_error_body().message)
+        };
+        let messages = |r: Result<(), anthropic::ErrorBody>| r.err().map(|e| e.error.message);
+        match self.path.as_str() {
+            "/v1/chat/completions" => {
+                openai(parse_request::<ChatCompletionRequest>(body, &opts).map(drop))
+            }
+            "/v1/completions" => openai(parse_request::<CompletionRequest>(body, &opts).map(drop)),
+            "/v1/embeddings" => openai(parse_request::<EmbeddingRequest>(body, &opts).map(drop)),
+            "/v1/messages" => messages(anthropic::parse_request::<MessagesRequest>(body).map(drop)),
+            "/v1/messages/count_tokens" => {
+                messages(anthropic::parse_request::<CountTokensRequest>(body).map(drop))
+            }
+            other => panic!("{}: unexpected route {other}", self.case),
+        }
     }
 }
 
@@ -49,26 +73,28 @@ fn parse(case: &Transcript) -> Result<(), RequestError> {
 fn every_reference_request_gets_the_reference_outcome() {
     let cases: Vec<Transcript> =
         serde_json::from_str(include_str!("fixtures/transcript_requests.json")).unwrap();
-    assert!(cases.len() >= 60, "fixture lost cases: {}", cases.len());
+    assert!(cases.len() >= 70, "fixture lost cases: {}", cases.len());
     let mut failures = Vec::new();
     let mut decided = 0;
     for case in &cases {
-        let outcome = parse(case);
-        if case.decided_here() {
-            decided += 1;
-            let expected = ErrorBody::with_status(400, case.message.clone().unwrap_or_default());
-            match outcome {
-                Ok(()) => failures.push(format!("{}: accepted, expected 400", case.case)),
-                Err(e) if e.to_error_body() != expected => failures.push(format!(
-                    "{}:\n  got      {}\n  expected {}",
-                    case.case,
-                    e.to_error_body().message,
-                    expected.message
-                )),
-                Err(_) => {}
+        let got = case.parse();
+        match (case.expectation(), got) {
+            (Expect::Message(expected), Some(got)) => {
+                decided += 1;
+                if got != expected {
+                    failures.push(format!(
+                        "{}:\n  got      {got}\n  expected {expected}",
+                        case.case
+                    ));
+                }
             }
-        } else if let Err(e) = outcome {
-            failures.push(format!("{}: rejected with {e}", case.case));
+            (Expect::Message(_) | Expect::Rejected, None) => {
+                failures.push(format!("{}: accepted, expected 400", case.case));
+            }
+            (Expect::Accepted, Some(got)) => {
+                failures.push(format!("{}: rejected with {got}", case.case));
+            }
+            (Expect::Rejected, Some(_)) | (Expect::Accepted, None) => {}
         }
     }
     assert!(decided >= 20, "only {decided} cases decided here");
