@@ -3,6 +3,7 @@
 //! - [`model_card`]: the model deployment card a worker publishes (Dynamo's JSON shape,
 //!   blake3-checked files, the `mdc_sum` worker-set checksum).
 //! - [`template`]: Hugging Face chat templates rendered with minijinja like transformers does.
+//! - [`preprocess`]: prompt formatting, tokenization, stop conditions, the context budget.
 //!
 //! ```
 //! use stator_llm::model_card::{ModelDeploymentCard, ModelType};
@@ -19,6 +20,7 @@
 
 mod error;
 pub mod model_card;
+pub mod preprocess;
 pub mod template;
 
 pub use error::Error;
