@@ -1,6 +1,7 @@
 //! OpenAI-compatible API types: chat completions, completions, embeddings and models, with
 //! Dynamo's root-level extensions, validation and body parsing.
 
+mod aggregate;
 mod chat;
 mod chat_response;
 mod common;
@@ -15,6 +16,7 @@ mod to_worker;
 mod tools;
 mod validate;
 
+pub use aggregate::{ChatAggregator, CompletionAggregator};
 pub use chat::{ChatCompletionParams, ChatCompletionRequest};
 pub use chat_response::{
     CHAT_COMPLETION_CHUNK_OBJECT, CHAT_COMPLETION_OBJECT, ChatChoice, ChatChunkChoice,
