@@ -173,7 +173,59 @@ impl ErrorBody {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an ErrorBody always serializes")
     }
+
+    /// 404 `Model not found`.
+    pub fn model_not_found() -> Self {
+        Self::new(ErrorKind::NotFound, "Model not found")
+    }
+
+    /// 404 for the router fallback: `Route not found: POST /v1/nothing`.
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            ErrorKind::NotFound,
+            format!("Route not found: {method} {path}"),
+        )
+    }
+
+    /// 503 for a model whose worker sets are not ready. The reference elides the middle of
+    /// its message; the sentence between the two observed ends is Stator's.
+    pub fn model_not_ready(model: &str) -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            format!(
+                "Model `{model}` is not ready to serve requests yet. \
+                 Its workers are still starting or some required worker type is missing. \
+                 Please retry shortly."
+            ),
+        )
+    }
+
+    /// 503 `Service temporarily unavailable` (no reachable worker).
+    pub fn service_unavailable() -> Self {
+        Self::new(ErrorKind::Unavailable, SERVICE_UNAVAILABLE)
+    }
+
+    /// 415 `Expected request with Content-Type application/json`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            ErrorKind::UnsupportedMediaType,
+            "Expected request with Content-Type application/json",
+        )
+    }
+
+    /// 413 for a body over `DYN_HTTP_BODY_LIMIT_MB`.
+    pub fn payload_too_large(limit_mb: u64) -> Self {
+        Self::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "Request body exceeds the limit of {limit_mb} MB set by DYN_HTTP_BODY_LIMIT_MB"
+            ),
+        )
+    }
 }
+
+/// Message of a 503 when no worker can be reached, unary or mid-stream.
+pub const SERVICE_UNAVAILABLE: &str = "Service temporarily unavailable";
 
 /// The inner object of a mid-stream SSE error event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +261,11 @@ impl StreamErrorBody {
     /// The JSON encoding of this body.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a StreamErrorBody always serializes")
+    }
+
+    /// The mid-stream error for a worker stream that broke off.
+    pub fn service_unavailable() -> Self {
+        Self::new(ErrorKind::Unavailable, SERVICE_UNAVAILABLE)
     }
 }
 
@@ -259,6 +316,35 @@ mod tests {
             assert_eq!(ErrorKind::from_status_code(kind.status_code()), Some(kind));
             assert_ne!(kind.reason_phrase(), "Unknown Error");
         }
+    }
+
+    #[test]
+    fn canned_bodies_match_the_transcripts() {
+        assert_eq!(
+            ErrorBody::route_not_found("GET", "/v1/does-not-exist").to_json(),
+            r#"{"message":"Route not found: GET /v1/does-not-exist","type":"Not Found","code":404}"#
+        );
+        assert_eq!(
+            ErrorBody::payload_too_large(45).to_json(),
+            r#"{"message":"Request body exceeds the limit of 45 MB set by DYN_HTTP_BODY_LIMIT_MB","type":"Payload Too Large","code":413}"#
+        );
+        assert_eq!(
+            ErrorBody::unsupported_media_type().to_json(),
+            r#"{"message":"Expected request with Content-Type application/json","type":"Unsupported Media Type","code":415}"#
+        );
+        assert_eq!(ErrorBody::model_not_found().code, 404);
+        let not_ready = ErrorBody::model_not_ready("qwen-mock");
+        assert_eq!(not_ready.code, 503);
+        assert!(
+            not_ready
+                .message
+                .starts_with("Model `qwen-mock` is not ready to serve requests yet.")
+        );
+        assert!(not_ready.message.ends_with("Please retry shortly."));
+        assert_eq!(
+            StreamErrorBody::service_unavailable().to_json(),
+            r#"{"error":{"message":"Service temporarily unavailable","type":"service_unavailable","code":503}}"#
+        );
     }
 
     #[test]

@@ -336,3 +336,169 @@ impl Validate for EmbeddingRequest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::parse_request;
+
+    fn chat_error(extra: &str) -> String {
+        let body =
+            format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#);
+        parse_request::<ChatCompletionRequest>(body.as_bytes(), &ValidationOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    fn completion_error(extra: &str) -> String {
+        let body = format!(r#"{{"model":"m","prompt":"p"{extra}}}"#);
+        parse_request::<CompletionRequest>(body.as_bytes(), &ValidationOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn chat_ranges_and_limits() {
+        let cases = [
+            (
+                r#","frequency_penalty":-3"#,
+                "Frequency_penalty must be between -2 and 2, got -3",
+            ),
+            (
+                r#","presence_penalty":2.5"#,
+                "Presence_penalty must be between -2 and 2, got 2.5",
+            ),
+            (r#","min_p":1.5"#, "Min_p must be between 0 and 1, got 1.5"),
+            (
+                r#","repetition_penalty":3"#,
+                "Repetition_penalty must be between 0 and 2, got 3",
+            ),
+            (r#","n":129"#, "n must be between 1 and 128, got 129"),
+            (
+                r#","max_completion_tokens":0"#,
+                "Max tokens must be greater than 0, got 0",
+            ),
+            (
+                r#","logit_bias":{"42":101}"#,
+                "Logit bias for token 42 must be between -100 and 100, got 101",
+            ),
+            (
+                r#","temperature":-0.5"#,
+                "Temperature must be between 0 and 2, got -0.5",
+            ),
+        ];
+        for (extra, message) in cases {
+            assert_eq!(
+                chat_error(extra),
+                format!("Validation: {message}"),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn boundaries_are_inclusive() {
+        for extra in [
+            r#","temperature":0,"top_p":1,"n":128,"top_logprobs":20"#,
+            r#","temperature":2,"top_p":0,"n":1,"max_tokens":1048576"#,
+            r#","frequency_penalty":-2,"presence_penalty":2,"logit_bias":{"1":-100}"#,
+        ] {
+            assert_eq!(chat_error(extra), "", "{extra}");
+        }
+    }
+
+    #[test]
+    fn list_limits() {
+        let stops: Vec<String> = (0..33).map(|i| format!("\"s{i}\"")).collect();
+        assert_eq!(
+            chat_error(&format!(r#","stop":[{}]"#, stops.join(","))),
+            "Validation: Stop sequences must not contain more than 32 entries, got 33"
+        );
+        assert_eq!(
+            chat_error(&format!(r#","stop":[{}]"#, stops[..32].join(","))),
+            ""
+        );
+        let ids: Vec<String> = (0..33).map(|i| i.to_string()).collect();
+        assert_eq!(
+            chat_error(&format!(r#","stop_token_ids":[{}]"#, ids.join(","))),
+            "Validation: Stop token ids must not contain more than 32 entries, got 33"
+        );
+        let long = "f".repeat(129);
+        assert_eq!(
+            chat_error(&format!(
+                r#","tools":[{{"type":"function","function":{{"name":"{long}"}}}}]"#
+            )),
+            "Validation: Function name must not exceed 128 characters, got 129"
+        );
+    }
+
+    #[test]
+    fn tool_choice_sanity() {
+        let tools = r#","tools":[{"type":"function","function":{"name":"get_weather"}}]"#;
+        assert_eq!(
+            chat_error(&format!(r#"{tools},"tool_choice":"required""#)),
+            ""
+        );
+        assert_eq!(
+            chat_error(&format!(
+                r#"{tools},"tool_choice":{{"type":"function","function":{{"name":"get_weather"}}}}"#
+            )),
+            ""
+        );
+        assert_eq!(chat_error(r#","tool_choice":"none""#), "");
+        assert_eq!(
+            chat_error(r#","tool_choice":{"type":"function","function":{"name":"f"}}"#),
+            "Validation: tool named \"f\" in tool_choice is not present in tools"
+        );
+    }
+
+    #[test]
+    fn unsupported_parameters_are_listed_together() {
+        assert_eq!(
+            chat_error(r#","zeta":1,"alpha":2"#),
+            "Validation: Unsupported parameter(s): `alpha`, `zeta`"
+        );
+    }
+
+    #[test]
+    fn completion_ranges_and_prompts() {
+        assert_eq!(
+            completion_error(r#","logprobs":6"#),
+            "Validation: Logprobs must be between 0 and 5, got 6"
+        );
+        assert_eq!(
+            completion_error(r#","best_of":21"#),
+            "Validation: Best_of must be between 0 and 20, got 21"
+        );
+        assert_eq!(
+            completion_error(r#","logprobs":5,"best_of":20,"echo":true"#),
+            ""
+        );
+        for (prompt, message) in [
+            ("[]", "Prompt array cannot be empty"),
+            (r#"["a",""]"#, "Prompt string cannot be empty"),
+            ("[[1],[]]", "Prompt array cannot be empty"),
+        ] {
+            let body = format!(r#"{{"model":"m","prompt":{prompt}}}"#);
+            let err =
+                parse_request::<CompletionRequest>(body.as_bytes(), &ValidationOptions::default())
+                    .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("Validation: {message}"),
+                "{prompt}"
+            );
+        }
+    }
+
+    #[test]
+    fn embeddings_need_input() {
+        let opts = ValidationOptions::default();
+        assert!(parse_request::<EmbeddingRequest>(br#"{"model":"m","input":"x"}"#, &opts).is_ok());
+        let err =
+            parse_request::<EmbeddingRequest>(br#"{"model":"m","input":[]}"#, &opts).unwrap_err();
+        assert_eq!(err.to_string(), "Validation: Input cannot be empty");
+    }
+}
