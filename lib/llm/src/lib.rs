@@ -4,6 +4,8 @@
 //!   blake3-checked files, the `mdc_sum` worker-set checksum).
 //! - [`template`]: Hugging Face chat templates rendered with minijinja like transformers does.
 //! - [`preprocess`]: prompt formatting, tokenization, stop conditions, the context budget.
+//! - [`backend`]: incremental detokenization with hidden stop ids, held-back stop strings and
+//!   token limits.
 //!
 //! ```
 //! use stator_llm::model_card::{ModelDeploymentCard, ModelType};
@@ -18,6 +20,7 @@
 //! # Ok::<(), stator_llm::Error>(())
 //! ```
 
+pub mod backend;
 mod error;
 pub mod model_card;
 pub mod preprocess;
