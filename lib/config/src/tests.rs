@@ -1,0 +1,47 @@
+use clap::Parser;
+
+use super::*;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+#[test]
+fn flags_parse_into_config() {
+    let cli = Cli::try_parse_from([
+        "worker",
+        "--request-plane",
+        "nats",
+        "--event-plane",
+        "nats",
+        "--etcd-endpoints",
+        "http://a:2379,http://b:2379",
+        "--tcp-max-message-size",
+        "1024",
+        "--engine-request-limit",
+        "8",
+        "--request-queue-limit",
+        "2",
+    ])
+    .unwrap();
+    let config = cli.runtime.to_config();
+    assert_eq!(config.request_plane, RequestPlaneKind::Nats);
+    assert_eq!(config.event_plane, EventPlaneKind::Nats);
+    assert_eq!(config.etcd_endpoints, ["http://a:2379", "http://b:2379"]);
+    assert_eq!(config.tcp_max_message_size, 1024);
+    assert_eq!(
+        (config.admission_pool_size, config.admission_queue_size),
+        (8, 2)
+    );
+}
+
+#[test]
+fn bad_values_are_rejected_with_the_flag_name() {
+    let err = Cli::try_parse_from(["worker", "--discovery-backend", "zookeeper"])
+        .err()
+        .expect("invalid backend");
+    assert!(err.to_string().contains("--discovery-backend"), "{err}");
+    assert!(Cli::try_parse_from(["worker", "--system-port", "x"]).is_err());
+}
