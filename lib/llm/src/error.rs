@@ -54,9 +54,17 @@ pub enum Error {
     /// A checksum string is not `blake3:<64 hex digits>`.
     #[error("invalid checksum {0:?}: expected \"blake3:<64 hex digits>\"")]
     InvalidChecksum(String),
-    /// A card file lives somewhere this build cannot fetch from yet.
-    #[error("cannot fetch {0}: only local paths are supported")]
+    /// A card file lives somewhere this build cannot fetch from (`hf://`, `https://`).
+    #[error("cannot fetch {0}: only local paths and http:// URLs are supported")]
     UnsupportedLocation(String),
+    /// Downloading a card file failed.
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The model has no chat template.
     #[error("the model has no chat template")]
     NoChatTemplate,

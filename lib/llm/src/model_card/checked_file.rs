@@ -111,8 +111,8 @@ impl CheckedFile {
 
     /// Reads the file from its local path and verifies its checksum.
     ///
-    /// URLs (a worker's `/v1/metadata/...` or `hf://`) are not fetched yet and return
-    /// [`Error::UnsupportedLocation`].
+    /// URLs return [`Error::UnsupportedLocation`]; fetch them through a
+    /// [`CardFileCache`](super::CardFileCache).
     pub fn read_verified(&self) -> Result<Vec<u8>, Error> {
         if !self.is_local() {
             return Err(Error::UnsupportedLocation(self.path.clone()));
