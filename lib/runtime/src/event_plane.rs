@@ -40,6 +40,11 @@ use subscriber::Source;
 /// Events a subscriber buffers before its socket tasks wait for the consumer.
 const SUBSCRIBER_QUEUE: usize = 4096;
 
+/// A random publisher id below 2^53, as Dynamo 1.6.1 publishers use (exact in JSON numbers).
+fn new_publisher_id() -> InstanceId {
+    InstanceId(rand::random::<u64>() & ((1 << 53) - 1))
+}
+
 /// Errors of the event plane.
 #[derive(Debug, thiserror::Error)]
 pub enum EventPlaneError {
@@ -99,7 +104,7 @@ impl EventPlane {
         scope: EventScope,
         topic: &str,
     ) -> Result<EventPublisher, EventPlaneError> {
-        let publisher_id = InstanceId::random();
+        let publisher_id = new_publisher_id();
         let (sink, registration) = match &self.transport {
             Transport::Local(bus) => (Sink::Local(bus.sender(&scope, topic)), None),
             Transport::Zmq(config) => {

@@ -125,3 +125,35 @@ fn device_type_detection() {
         DeviceType::Cuda
     );
 }
+
+/// Event-channel and event-source files captured from a real Dynamo 1.6.1 KV-event publisher
+/// (file discovery), with their file names.
+const DYNAMO_CHANNEL_FILE: &str = "namespace%2Finterop%2Fcomponent%2Fbackend%2Fendpoint%2Fgenerate%2Ftopic%2Fkv%2Devents%2Ffbf1fc8290dcf";
+const DYNAMO_CHANNEL: &str = r#"{"type":"EventChannel","scope":{"kind":"endpoint","endpoint":{"namespace":"interop","component":"backend","name":"generate"}},"topic":"kv-events","instance_id":4432267873684943,"transport":{"kind":"Zmq","config":{"endpoint":"tcp://127.0.0.1:46695"}}}"#;
+const DYNAMO_SOURCE: &str = r#"{"type":"EventSource","scope":{"kind":"endpoint","endpoint":{"namespace":"interop","component":"backend","name":"generate"}},"topic":"kv-events","publisher_id":4432267873684943,"metadata":{"kv_state_endpoint":{"namespace":"interop","component":"backend","name":"generate"},"worker":{"worker_id":17347309449799093108,"dp_rank":0},"publisher_id":4432267873684943}}"#;
+
+#[test]
+fn captured_dynamo_event_records() {
+    use stator_runtime::discovery::file::encode_file_name;
+
+    let channel: DiscoveryRecord = serde_json::from_str(DYNAMO_CHANNEL).unwrap();
+    assert_eq!(encode_file_name(&channel.key()), DYNAMO_CHANNEL_FILE);
+    assert_eq!(
+        serde_json::to_value(&channel).unwrap(),
+        serde_json::from_str::<serde_json::Value>(DYNAMO_CHANNEL).unwrap()
+    );
+    let DiscoveryRecord::EventChannel(c) = &channel else {
+        panic!("expected an event channel");
+    };
+    assert_eq!(
+        c.transport,
+        EventTransport::Zmq {
+            endpoint: "tcp://127.0.0.1:46695".into()
+        }
+    );
+
+    let source: DiscoveryRecord = serde_json::from_str(DYNAMO_SOURCE).unwrap();
+    assert_eq!(source.bucket(), Bucket::EventSources);
+    assert_eq!(encode_file_name(&source.key()), DYNAMO_CHANNEL_FILE);
+    assert_eq!(source.instance_id(), InstanceId(4_432_267_873_684_943));
+}

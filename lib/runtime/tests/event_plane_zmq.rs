@@ -73,6 +73,10 @@ async fn two_publishers_one_subscriber(discovery: [Arc<dyn Discovery>; 3]) {
     let p2 = plane(d2).publisher(scope(), "kv_metrics").await.unwrap();
     assert!(p1.endpoint().unwrap().starts_with("tcp://127.0.0.1:"));
     let ids = [p1.publisher_id(), p2.publisher_id()];
+    assert!(
+        ids.iter().all(|id| id.0 < 1 << 53),
+        "publisher ids stay JSON-safe"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = [
