@@ -19,6 +19,8 @@ pub const DEFAULT_TCP_WORK_QUEUE_SIZE: usize = 40_000;
 pub const DEFAULT_REQUEST_QUEUE_LIMIT: usize = 16;
 /// Default `DYN_RUNTIME_INHIBITED_DURATION_SECS`.
 pub const DEFAULT_INHIBITED_DURATION_SECS: u64 = 5;
+/// Default `DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS`.
+pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// Default `ETCD_ENDPOINTS`.
 pub const DEFAULT_ETCD_ENDPOINT: &str = "http://localhost:2379";
 /// Default `ETCD_LEASE_TTL` in seconds.
@@ -84,6 +86,9 @@ pub struct RuntimeArgs {
     /// Seconds an instance that failed at the transport level is skipped (0 disables).
     #[arg(long, env = "DYN_RUNTIME_INHIBITED_DURATION_SECS", default_value_t = DEFAULT_INHIBITED_DURATION_SECS)]
     pub inhibited_duration_secs: u64,
+    /// Seconds shutdown waits for in-flight requests to finish.
+    #[arg(long, env = "DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS", default_value_t = DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS)]
+    pub graceful_shutdown_timeout_secs: u64,
     /// Interface of the system status server.
     #[arg(long, env = "DYN_SYSTEM_HOST", default_value = "0.0.0.0")]
     pub system_host: String,
@@ -132,6 +137,8 @@ pub struct RuntimeConfig {
     pub event_plane_host: Option<String>,
     /// How long a failing instance is skipped; zero disables inhibition.
     pub inhibited_duration: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub graceful_shutdown_timeout: Duration,
     /// System status server interface.
     pub system_host: String,
     /// System status server port; `None` = disabled.
@@ -178,6 +185,7 @@ impl RuntimeArgs {
             admission_queue_size,
             event_plane_host: non_empty(self.event_plane_host.as_ref()),
             inhibited_duration: Duration::from_secs(self.inhibited_duration_secs),
+            graceful_shutdown_timeout: Duration::from_secs(self.graceful_shutdown_timeout_secs),
             system_host: self.system_host.clone(),
             system_port: self.system_port.0,
         }
@@ -232,6 +240,7 @@ impl Default for RuntimeConfig {
             admission_queue_size: DEFAULT_TCP_WORK_QUEUE_SIZE,
             event_plane_host: None,
             inhibited_duration: Duration::from_secs(DEFAULT_INHIBITED_DURATION_SECS),
+            graceful_shutdown_timeout: Duration::from_secs(DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS),
             system_host: "0.0.0.0".to_owned(),
             system_port: None,
         }

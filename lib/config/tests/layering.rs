@@ -43,6 +43,7 @@ fn flag_beats_env_beats_default() {
         (10_000, 40_000)
     );
     assert_eq!(defaults.inhibited_duration, Duration::from_secs(5));
+    assert_eq!(defaults.graceful_shutdown_timeout, Duration::from_secs(30));
     assert_eq!(defaults.system_port, None);
     assert!(defaults.file_kv.ends_with("dynamo_store_kv"));
 
