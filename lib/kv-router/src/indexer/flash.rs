@@ -1,0 +1,210 @@
+//! The positional ("flash") indexer: one hash map per block position, searched by jumps.
+//!
+//! Layout: a directory of position chunks (`table`), each chunk a reader-writer lock over
+//! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `local hash → entries`, each
+//! entry `(sequence hash, prefix fingerprint, owner bitmap)`. Owners are numbered by a
+//! registry so that an entry's owners are a bitmap (one word up to 64 owners). The per-owner
+//! reverse lookup (`owner`) lives with the thread that writes that owner's events.
+
+mod fingerprint;
+mod owner;
+mod search;
+mod table;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+use stator_tokens::LocalBlockHash;
+
+use self::owner::OwnerState;
+use super::registry::Registry;
+use super::worker_set::WorkerSet;
+use super::{Indexer, IndexerError};
+use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
+
+/// Default jump size of the search (positions skipped per probe when no owner drops out).
+pub const DEFAULT_JUMP_SIZE: usize = 32;
+
+/// Deepest block position + 1 the flash index accepts; deeper stores are rejected with
+/// [`IndexerError::PositionOutOfRange`].
+pub const MAX_POSITIONS: usize = table::MAX_POSITIONS;
+
+/// State shared by the writer(s) and every reader.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    table: table::Table,
+    registry: RwLock<Registry>,
+    /// Lowest orphan position per slot (`u32::MAX`: no gap).
+    floors: RwLock<Vec<u32>>,
+    /// Number of slots with a gap; 0 lets readers skip the floor check.
+    gapped: AtomicUsize,
+}
+
+impl Shared {
+    fn publish_floor(&self, slot: u32, before: u32, after: u32) {
+        let mut floors = self.floors.write();
+        if floors.len() <= slot as usize {
+            floors.resize(slot as usize + 1, u32::MAX);
+        }
+        floors[slot as usize] = after;
+        match (before == u32::MAX, after == u32::MAX) {
+            (true, false) => {
+                self.gapped.fetch_add(1, Ordering::Release);
+            }
+            (false, true) => {
+                self.gapped.fetch_sub(1, Ordering::Release);
+            }
+            _ => {}
+        }
+    }
+
+    /// Deepest position below which jumps are exact for every owner in `active`.
+    #[inline]
+    fn jump_limit(&self, active: &WorkerSet) -> u32 {
+        if self.gapped.load(Ordering::Acquire) == 0 {
+            return u32::MAX;
+        }
+        let floors = self.floors.read();
+        active
+            .iter()
+            .map(|slot| floors.get(slot as usize).copied().unwrap_or(u32::MAX))
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Overlap of `query` with every owner.
+    pub(crate) fn find_matches(&self, query: &[LocalBlockHash], jump: usize) -> OverlapScores {
+        let mut depths = Vec::new();
+        search::search(self, query, jump, &mut depths);
+        let mut scores = OverlapScores::default();
+        if depths.is_empty() {
+            return scores;
+        }
+        scores.scores.reserve(depths.len());
+        let registry = self.registry.read();
+        for (slot, depth) in depths {
+            if let Some(owner) = registry.owner(slot) {
+                scores.scores.insert(owner, depth);
+            }
+        }
+        scores
+    }
+
+    /// Whether the table holds no block at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+/// The write state of a set of owners (all of them, or one lane's share).
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    owners: FxHashMap<WorkerWithDpRank, OwnerState>,
+}
+
+impl Writer {
+    /// Apply one event against `shared`.
+    pub(crate) fn apply(
+        &mut self,
+        shared: &Shared,
+        event: &RouterEvent,
+    ) -> Result<(), IndexerError> {
+        let owner = event.owner();
+        let state = self.owners.entry(owner).or_insert_with(|| {
+            let slot = shared.registry.write().acquire(owner);
+            OwnerState::new(owner, slot)
+        });
+        state.apply(shared, &event.event.data)
+    }
+
+    /// Forget every dp rank of `worker_id` that this writer owns.
+    pub(crate) fn remove_worker(&mut self, shared: &Shared, worker_id: WorkerId) {
+        let gone: Vec<WorkerWithDpRank> = self
+            .owners
+            .keys()
+            .filter(|o| o.worker_id == worker_id)
+            .copied()
+            .collect();
+        for owner in gone {
+            if let Some(mut state) = self.owners.remove(&owner) {
+                state.clear_and_publish(shared);
+                debug_assert_eq!(shared.registry.read().slot_of(owner), Some(state.slot()));
+                shared.registry.write().release(owner);
+            }
+        }
+    }
+
+    /// Append this writer's owners' blocks as `Stored` events.
+    pub(crate) fn dump(&self, next_event_id: &mut u64, out: &mut Vec<RouterEvent>) {
+        let mut owners: Vec<&WorkerWithDpRank> = self.owners.keys().collect();
+        owners.sort();
+        for owner in owners {
+            self.owners[owner].dump(next_event_id, out);
+        }
+    }
+}
+
+/// The positional flash indexer, written and read from one thread (`&mut self` writes).
+///
+/// For concurrent reads during writes use [`super::ThreadPoolIndexer`], which wraps the same
+/// index.
+#[derive(Debug)]
+pub struct FlashIndexer {
+    shared: Arc<Shared>,
+    writer: Writer,
+    jump: usize,
+}
+
+impl Default for FlashIndexer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FlashIndexer {
+    /// An empty index with the default jump size.
+    pub fn new() -> Self {
+        Self::with_jump_size(DEFAULT_JUMP_SIZE)
+    }
+
+    /// An empty index probing `jump` positions ahead (at least 1).
+    pub fn with_jump_size(jump: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared::default()),
+            writer: Writer::default(),
+            jump: jump.max(1),
+        }
+    }
+
+    /// Whether the index holds no block (every removed entry is freed).
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+
+    /// Owners currently registered (those that sent an event and were not removed).
+    pub fn owners(&self) -> Vec<WorkerWithDpRank> {
+        self.shared.registry.read().owners().collect()
+    }
+}
+
+impl Indexer for FlashIndexer {
+    fn apply_event(&mut self, event: RouterEvent) -> Result<(), IndexerError> {
+        self.writer.apply(&self.shared, &event)
+    }
+
+    fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
+        self.shared.find_matches(query, self.jump)
+    }
+
+    fn remove_worker(&mut self, worker_id: WorkerId) {
+        self.writer.remove_worker(&self.shared, worker_id);
+    }
+
+    fn dump_events(&self) -> Vec<RouterEvent> {
+        let mut out = Vec::new();
+        self.writer.dump(&mut 0, &mut out);
+        out
+    }
+}

@@ -1,0 +1,259 @@
+//! The flash index with writes on a pool of lanes and reads on the callers' threads.
+//!
+//! Each owner (worker, dp rank) is assigned a lane on first sight (round robin) and keeps it:
+//! all its events are applied in order by that lane's thread, which also owns its reverse
+//! lookup, so writes need no owner-level locking. `find_matches` runs inline on the calling
+//! thread against the shared table and sees whatever the lanes have applied so far; `flush`
+//! is the barrier that makes every event enqueued before it visible.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
+use stator_tokens::LocalBlockHash;
+
+use super::flash::{DEFAULT_JUMP_SIZE, Shared, Writer};
+use super::{Indexer, IndexerError};
+use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
+
+/// How long an idle lane spins before it blocks (a blocked lane costs the sender a wake-up).
+const LANE_SPIN: Duration = Duration::from_micros(50);
+
+enum LaneMsg {
+    Event(RouterEvent),
+    RemoveWorker(WorkerId, Sender<()>),
+    Flush(Sender<()>),
+    Dump(Sender<Vec<RouterEvent>>),
+}
+
+/// The flash indexer behind a pool of writer lanes; `Send + Sync`, every method takes `&self`.
+///
+/// Events are applied asynchronously: [`ThreadPoolIndexer::apply_event`] only enqueues, and
+/// event errors (unknown parent, unknown block) are counted in
+/// [`ThreadPoolIndexer::error_count`] and logged at debug level.
+#[derive(Debug)]
+pub struct ThreadPoolIndexer {
+    shared: Arc<Shared>,
+    lanes: Vec<Sender<LaneMsg>>,
+    assignment: RwLock<FxHashMap<WorkerWithDpRank, usize>>,
+    next_lane: AtomicUsize,
+    errors: Arc<AtomicU64>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    jump: usize,
+}
+
+impl std::fmt::Debug for LaneMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Event(_) => "Event",
+            Self::RemoveWorker(..) => "RemoveWorker",
+            Self::Flush(_) => "Flush",
+            Self::Dump(_) => "Dump",
+        })
+    }
+}
+
+impl ThreadPoolIndexer {
+    /// A pool of `lanes` writer threads (at least 1) with the default jump size.
+    pub fn new(lanes: usize) -> Self {
+        Self::with_jump_size(lanes, DEFAULT_JUMP_SIZE)
+    }
+
+    /// A pool of `lanes` writer threads whose readers probe `jump` positions ahead.
+    pub fn with_jump_size(lanes: usize, jump: usize) -> Self {
+        let shared = Arc::new(Shared::default());
+        let errors = Arc::new(AtomicU64::new(0));
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..lanes.max(1) {
+            let (tx, rx) = mpsc::channel();
+            let shared = Arc::clone(&shared);
+            let errors = Arc::clone(&errors);
+            let handle = std::thread::Builder::new()
+                .name(format!("kv-index-lane-{i}"))
+                .spawn(move || run_lane(&shared, &rx, &errors))
+                .expect("spawning an indexer lane thread");
+            senders.push(tx);
+            threads.push(handle);
+        }
+        Self {
+            shared,
+            lanes: senders,
+            assignment: RwLock::new(FxHashMap::default()),
+            next_lane: AtomicUsize::new(0),
+            errors,
+            threads: Mutex::new(threads),
+            jump: jump.max(1),
+        }
+    }
+
+    fn lane_of(&self, owner: WorkerWithDpRank) -> usize {
+        if let Some(&lane) = self.assignment.read().get(&owner) {
+            return lane;
+        }
+        *self
+            .assignment
+            .write()
+            .entry(owner)
+            .or_insert_with(|| self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len())
+    }
+
+    /// Enqueue one event on its owner's lane.
+    pub fn apply_event(&self, event: RouterEvent) -> Result<(), IndexerError> {
+        let lane = self.lane_of(event.owner());
+        self.lanes[lane]
+            .send(LaneMsg::Event(event))
+            .map_err(|_| IndexerError::Closed)
+    }
+
+    /// Overlap of `query` with every owner, computed on the calling thread.
+    pub fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
+        self.shared.find_matches(query, self.jump)
+    }
+
+    /// Wait until every event enqueued before this call is applied.
+    pub fn flush(&self) {
+        let waits: Vec<Receiver<()>> = self
+            .lanes
+            .iter()
+            .filter_map(|lane| {
+                let (tx, rx) = mpsc::channel();
+                lane.send(LaneMsg::Flush(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        for rx in waits {
+            // A lane that stopped has nothing left to apply.
+            let _ = rx.recv();
+        }
+    }
+
+    /// Forget every dp rank of `worker_id`; returns once readers no longer see it.
+    pub fn remove_worker(&self, worker_id: WorkerId) {
+        let waits: Vec<Receiver<()>> = self
+            .lanes
+            .iter()
+            .filter_map(|lane| {
+                let (tx, rx) = mpsc::channel();
+                lane.send(LaneMsg::RemoveWorker(worker_id, tx))
+                    .ok()
+                    .map(|()| rx)
+            })
+            .collect();
+        for rx in waits {
+            let _ = rx.recv();
+        }
+        self.assignment
+            .write()
+            .retain(|o, _| o.worker_id != worker_id);
+    }
+
+    /// A snapshot of every lane as `Stored` events (after the events enqueued so far).
+    pub fn dump_events(&self) -> Vec<RouterEvent> {
+        let waits: Vec<Receiver<Vec<RouterEvent>>> = self
+            .lanes
+            .iter()
+            .filter_map(|lane| {
+                let (tx, rx) = mpsc::channel();
+                lane.send(LaneMsg::Dump(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        let mut out: Vec<RouterEvent> = waits
+            .into_iter()
+            .filter_map(|rx| rx.recv().ok())
+            .flatten()
+            .collect();
+        for (i, ev) in out.iter_mut().enumerate() {
+            ev.event.event_id = i as u64;
+        }
+        out
+    }
+
+    /// Events rejected so far (unknown parent, unknown removed block, position too deep).
+    pub fn error_count(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Number of writer lanes.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Whether the index holds no block (call [`Self::flush`] first for a settled answer).
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+}
+
+impl Drop for ThreadPoolIndexer {
+    fn drop(&mut self) {
+        self.lanes.clear();
+        for handle in self.threads.lock().drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Indexer for ThreadPoolIndexer {
+    fn apply_event(&mut self, event: RouterEvent) -> Result<(), IndexerError> {
+        ThreadPoolIndexer::apply_event(self, event)
+    }
+
+    fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
+        ThreadPoolIndexer::find_matches(self, query)
+    }
+
+    fn remove_worker(&mut self, worker_id: WorkerId) {
+        ThreadPoolIndexer::remove_worker(self, worker_id);
+    }
+
+    fn dump_events(&self) -> Vec<RouterEvent> {
+        ThreadPoolIndexer::dump_events(self)
+    }
+}
+
+fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64) {
+    let mut writer = Writer::default();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < LANE_SPIN {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                }
+            }
+        };
+        idle_since = None;
+        match msg {
+            LaneMsg::Event(event) => {
+                if let Err(err) = writer.apply(shared, &event) {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%err, "kv event rejected");
+                }
+            }
+            LaneMsg::RemoveWorker(worker_id, done) => {
+                writer.remove_worker(shared, worker_id);
+                let _ = done.send(());
+            }
+            LaneMsg::Flush(done) => {
+                let _ = done.send(());
+            }
+            LaneMsg::Dump(reply) => {
+                let mut out = Vec::new();
+                writer.dump(&mut 0, &mut out);
+                let _ = reply.send(out);
+            }
+        }
+    }
+}
