@@ -11,6 +11,40 @@
 //! full matching set, then changes as they happen (`Added` for new or updated records,
 //! `Removed` for departed ones). After a gap the backend may send a fresh `Resync`, which
 //! replaces the consumer's state.
+//!
+//! ```
+//! use futures::StreamExt;
+//! use stator_runtime::discovery::{
+//!     Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance, MemStore,
+//!     RequestPlaneCodec, TransportType,
+//! };
+//! use stator_runtime::names::EndpointId;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let store = MemStore::new();
+//! let (worker, frontend) = (store.client(), store.client());
+//! let endpoint = EndpointId::parse("dyn://dynamo.backend.generate").unwrap();
+//! let query = DiscoveryQuery::Endpoint(endpoint.clone());
+//! let mut watch = frontend.watch(&query).await.unwrap();
+//! assert_eq!(watch.next().await, Some(DiscoveryEvent::Resync(vec![])));
+//!
+//! let id = worker.instance_id();
+//! let record = DiscoveryRecord::Endpoint(Instance {
+//!     component: endpoint.component.clone(),
+//!     endpoint: endpoint.name.clone(),
+//!     namespace: endpoint.namespace.clone(),
+//!     instance_id: id,
+//!     transport: TransportType::Tcp(format!("10.0.0.7:4001/{}", endpoint.instance_path(id))),
+//!     device_type: None,
+//!     request_plane_codec: Some(RequestPlaneCodec::Msgpack),
+//! });
+//! worker.register(record.clone()).await.unwrap();
+//! assert_eq!(watch.next().await, Some(DiscoveryEvent::Added(record.clone())));
+//! worker.shutdown().await;
+//! assert_eq!(watch.next().await, Some(DiscoveryEvent::Removed(record.id())));
+//! # }
+//! ```
 
 pub mod file;
 mod key;

@@ -8,6 +8,23 @@
 //! 5-byte-header frame, so subscribers detect gaps per publisher. For runtimes that share a
 //! process (mem discovery), a [`LocalBus`] carries the same envelopes over tokio broadcast
 //! channels.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stator_runtime::discovery::{EventScope, MemStore};
+//! use stator_runtime::event_plane::{EventPlane, LocalBus};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let plane = EventPlane::local(Arc::new(MemStore::new().client()), LocalBus::new());
+//! let scope = EventScope::Namespace { name: "dynamo".into() };
+//! let mut subscriber = plane.subscribe(scope.clone(), "kv_metrics").await.unwrap();
+//! let publisher = plane.publisher(scope, "kv_metrics").await.unwrap();
+//! publisher.publish(&("worker-1", 42_u64)).await.unwrap();
+//! let (envelope, event) = subscriber.next_typed::<(String, u64)>().await.unwrap().unwrap();
+//! assert_eq!((envelope.sequence, event.1), (1, 42));
+//! # }
+//! ```
 
 mod envelope;
 mod local;

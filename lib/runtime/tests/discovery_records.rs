@@ -157,3 +157,136 @@ fn captured_dynamo_event_records() {
     assert_eq!(encode_file_name(&source.key()), DYNAMO_CHANNEL_FILE);
     assert_eq!(source.instance_id(), InstanceId(4_432_267_873_684_943));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use stator_runtime::discovery::{
+        Bucket, DiscoveryQuery, DiscoveryRecord, EventChannelRecord, EventQuery, EventScope,
+        EventTransport, Instance, ModelRecord, RecordId, TransportType,
+    };
+    use stator_runtime::names::{EndpointId, InstanceId};
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            "[a-z0-9_-]{1,6}"
+        ]
+    }
+
+    fn endpoint() -> impl Strategy<Value = EndpointId> {
+        (name(), name(), name()).prop_map(|(namespace, component, name)| EndpointId {
+            namespace,
+            component,
+            name,
+        })
+    }
+
+    fn scope() -> impl Strategy<Value = EventScope> {
+        prop_oneof![
+            ".{1,6}".prop_map(|name| EventScope::Namespace { name }),
+            (".{1,6}", ".{1,6}").prop_map(|(namespace, component)| EventScope::Component {
+                namespace,
+                component
+            }),
+            endpoint().prop_map(|endpoint| EventScope::Endpoint { endpoint }),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = DiscoveryRecord> {
+        prop_oneof![
+            (endpoint(), any::<u64>()).prop_map(|(ep, id)| {
+                DiscoveryRecord::Endpoint(Instance {
+                    component: ep.component.clone(),
+                    endpoint: ep.name.clone(),
+                    namespace: ep.namespace.clone(),
+                    instance_id: InstanceId(id),
+                    transport: TransportType::Tcp(ep.instance_path(InstanceId(id))),
+                    device_type: None,
+                    request_plane_codec: None,
+                })
+            }),
+            (
+                endpoint(),
+                any::<u64>(),
+                proptest::option::of("[a-z0-9-]{1,8}")
+            )
+                .prop_map(|(ep, id, model_suffix)| {
+                    DiscoveryRecord::Model(ModelRecord {
+                        namespace: ep.namespace,
+                        component: ep.component,
+                        endpoint: ep.name,
+                        instance_id: InstanceId(id),
+                        card_json: serde_json::Value::Null,
+                        model_suffix,
+                    })
+                }),
+            (scope(), ".{1,8}", any::<u64>()).prop_map(|(scope, topic, id)| {
+                DiscoveryRecord::EventChannel(EventChannelRecord {
+                    scope,
+                    topic,
+                    instance_id: InstanceId(id),
+                    transport: EventTransport::Zmq {
+                        endpoint: "tcp://h:1".into(),
+                    },
+                })
+            }),
+        ]
+    }
+
+    fn query() -> impl Strategy<Value = DiscoveryQuery> {
+        prop_oneof![
+            Just(DiscoveryQuery::AllEndpoints),
+            Just(DiscoveryQuery::AllModels),
+            name().prop_map(|namespace| DiscoveryQuery::NamespacedEndpoints { namespace }),
+            (name(), name()).prop_map(|(namespace, component)| {
+                DiscoveryQuery::ComponentModels {
+                    namespace,
+                    component,
+                }
+            }),
+            endpoint().prop_map(DiscoveryQuery::Endpoint),
+            endpoint().prop_map(DiscoveryQuery::EndpointModels),
+            (
+                proptest::option::of(scope()),
+                proptest::option::of(".{1,8}")
+            )
+                .prop_map(|(scope, topic)| DiscoveryQuery::EventChannels(EventQuery {
+                    scope,
+                    topic
+                })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Keys parse back to the record's identity.
+        #[test]
+        fn keys_round_trip(record in record()) {
+            let id = record.id();
+            prop_assert_eq!(id.bucket(), record.bucket());
+            prop_assert_eq!(RecordId::parse(record.bucket(), &record.key()).unwrap(), id);
+        }
+
+        /// A prefix scan with `key_prefix` never misses a match (what KV backends rely on).
+        #[test]
+        fn matches_imply_key_prefix(record in record(), query in query()) {
+            if query.matches(&record) {
+                prop_assert_eq!(query.bucket(), record.bucket());
+                prop_assert!(record.key().starts_with(&query.key_prefix()));
+            }
+            if query.bucket() != record.bucket() {
+                prop_assert!(!query.matches(&record));
+            }
+        }
+
+        /// Parsing arbitrary keys never panics.
+        #[test]
+        fn parsing_garbage_keys_never_panics(key in ".{0,40}") {
+            for bucket in Bucket::ALL {
+                let _ = RecordId::parse(bucket, &key);
+            }
+        }
+    }
+}
