@@ -96,12 +96,18 @@ impl Drop for Worker {
 }
 
 async fn client_runtime(kv: &Path, ttl: Duration) -> DistributedRuntime {
-    let mut config = RuntimeConfig::default();
-    config.discovery_backend = DiscoveryBackend::File;
-    config.file_discovery = FileDiscoveryConfig::new(kv);
-    config.file_discovery.ttl = ttl;
-    config.request_plane.rpc_host = Some("127.0.0.1".to_owned());
-    config.request_plane.response_host = Some("127.0.0.1".to_owned());
+    let mut file_discovery = FileDiscoveryConfig::new(kv);
+    file_discovery.ttl = ttl;
+    let config = RuntimeConfig {
+        discovery_backend: DiscoveryBackend::File,
+        file_discovery,
+        request_plane: stator_runtime::RequestPlaneConfig {
+            rpc_host: Some("127.0.0.1".to_owned()),
+            response_host: Some("127.0.0.1".to_owned()),
+            ..Default::default()
+        },
+        ..RuntimeConfig::default()
+    };
     DistributedRuntime::new(config)
         .await
         .expect("client runtime")

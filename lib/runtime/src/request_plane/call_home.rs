@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -21,6 +21,9 @@ use crate::wire::{
 /// How long the worker keeps reading after its last frame, so the client's close is seen
 /// before the socket is dropped (avoids resetting data the client has not read yet).
 const LINGER: Duration = Duration::from_secs(5);
+
+/// Buffered response bytes that trigger a write even while more items are ready.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// Why a request could not be served over its call-home connection.
 #[derive(Debug, thiserror::Error)]
@@ -99,14 +102,23 @@ impl CallHome {
             error: None,
             typed_error: None,
         })?;
-        self.flush().await?;
         let context = self.context.clone();
         let mut chunks = stream.ready_chunks(64);
         let completed = loop {
-            let next = tokio::select! {
-                biased;
-                () = context.killed() => break false,
-                next = chunks.next() => next,
+            if context.is_killed() {
+                break false;
+            }
+            // Encode whatever is ready; flush (prologue included) only before waiting, so a
+            // short stream leaves in one write.
+            let next = if let Some(next) = chunks.next().now_or_never() {
+                next
+            } else {
+                self.flush_or_kill().await?;
+                tokio::select! {
+                    biased;
+                    () = context.killed() => break false,
+                    next = chunks.next() => next,
+                }
             };
             let Some(items) = next else { break true };
             for item in items {
@@ -117,9 +129,8 @@ impl CallHome {
                 let body = codec.encode(&wrapped)?;
                 TwoPartMessage::body_only(body).encode(&mut self.buf)?;
             }
-            if let Err(err) = self.flush().await {
-                context.kill();
-                return Err(err);
+            if self.buf.len() >= FLUSH_AT {
+                self.flush_or_kill().await?;
             }
         };
         if completed {
@@ -133,6 +144,20 @@ impl CallHome {
         }
         self.close().await;
         Ok(())
+    }
+
+    /// Flushes; a failed write means the client is gone, which kills the request.
+    async fn flush_or_kill(&mut self) -> Result<(), CallHomeError> {
+        let flushed = self.flush().await;
+        if flushed.is_err() {
+            self.context.kill();
+        }
+        flushed
+    }
+
+    /// Sends what is buffered (the handshake) now; used when the engine is slow to start.
+    pub(crate) async fn flush_handshake(&mut self) -> Result<(), CallHomeError> {
+        self.flush_or_kill().await
     }
 
     fn push_header<T: Serialize>(&mut self, header: &T) -> Result<(), CallHomeError> {

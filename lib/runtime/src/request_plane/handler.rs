@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -102,7 +103,7 @@ where
         }
         let context = Context::with_id(control.id.clone());
         let codec = control.payload_codec;
-        let home = CallHome::connect(&info, context.clone(), self.max_message_size).await?;
+        let mut home = CallHome::connect(&info, context.clone(), self.max_message_size).await?;
 
         let request = match codec.decode::<Req>(&msg.body) {
             Ok(req) => req,
@@ -111,11 +112,19 @@ where
                 return home.fail(&err).await;
             }
         };
-        match self
+        // The handshake goes out with the prologue unless the engine is slow to answer, so a
+        // fast request costs one write and a slow one still lets the client match it early.
+        let mut generating = self
             .engine
-            .generate(Request::with_context(request, context))
-            .await
-        {
+            .generate(Request::with_context(request, context));
+        let result = match futures::poll!(&mut generating) {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                home.flush_handshake().await?;
+                generating.await
+            }
+        };
+        match result {
             Ok(stream) => home.stream(stream, codec).await,
             Err(err) => home.fail(&err).await,
         }
