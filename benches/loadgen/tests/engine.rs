@@ -1,0 +1,140 @@
+//! The load engine against a real loopback SSE server.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use stator_loadgen::{
+    RequestError, RowPlan, RowReport, Workload, WorkloadSpec, http_client, model_ids,
+    run_closed_loop, run_row,
+};
+use support::{CACHED_TOKENS, PROMPT_TOKENS};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn workload(model: &str, max_tokens: u32) -> Workload {
+    Workload::new(WorkloadSpec {
+        model: model.into(),
+        prefix_groups: 2,
+        prefix_words: 20,
+        unique_words: 5,
+        max_tokens,
+        stream: true,
+        seed: 3,
+    })
+}
+
+fn uri(base: &str) -> hyper::Uri {
+    format!("{base}/v1/chat/completions")
+        .parse()
+        .expect("valid test uri")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_stream_counts_tokens_usage_and_reuses_connections() {
+    let server = support::start().await;
+    let client = http_client(4);
+    let w = workload("ok", 12);
+    let bodies = (0..20).map(|i| w.body(i)).collect();
+    let outcomes = run_closed_loop(&client, &uri(&server.base), bodies, 2, TIMEOUT).await;
+    assert_eq!(outcomes.len(), 20);
+    for outcome in &outcomes {
+        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.content_chunks, 12);
+        let usage = outcome.usage.expect("usage chunk parsed");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens
+            ),
+            (PROMPT_TOKENS, 12, CACHED_TOKENS)
+        );
+        let ttft = outcome.ttft.expect("first content seen");
+        assert!(ttft <= outcome.e2e);
+        assert!(outcome.itl().is_some());
+    }
+    assert!(
+        server.connections.load(Ordering::Relaxed) < 20,
+        "keep-alive connections are reused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified() {
+    let server = support::start().await;
+    let client = http_client(4);
+    let endpoint = uri(&server.base);
+    let run = |model: &str, timeout: Duration| {
+        let bodies = (0..3).map(|i| workload(model, 4).body(i)).collect();
+        run_closed_loop(&client, &endpoint, bodies, 3, timeout)
+    };
+    for outcome in run("http500", TIMEOUT).await {
+        assert!(
+            matches!(outcome.error, Some(RequestError::Status { status: 500, ref body }) if body.contains("Internal"))
+        );
+    }
+    for outcome in run("sse-error", TIMEOUT).await {
+        assert!(
+            matches!(outcome.error, Some(RequestError::Sse(ref text)) if text.contains("worker died"))
+        );
+        assert_eq!(outcome.content_chunks, 1);
+    }
+    for outcome in run("truncated", TIMEOUT).await {
+        assert_eq!(outcome.error, Some(RequestError::Incomplete));
+    }
+    for outcome in run("hang", Duration::from_millis(300)).await {
+        assert_eq!(outcome.error, Some(RequestError::Timeout));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_report_summarizes_a_measured_window() {
+    let server = support::start().await;
+    let client = http_client(4);
+    let plan = RowPlan {
+        uri: uri(&server.base),
+        concurrency: 3,
+        requests: 9,
+        warmup: 2,
+        timeout: TIMEOUT,
+        first_index: 0,
+        target_pid: Some(std::process::id()),
+    };
+    let measurement = run_row(&client, &workload("ok", 8), &plan).await;
+    let report = RowReport::new("test", &plan, &measurement);
+    assert_eq!((report.requests, report.ok, report.errors), (9, 9, 0));
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    assert!(close(report.completion_tokens_per_req, 8.0));
+    assert!(close(report.cached_tokens_per_req, CACHED_TOKENS as f64));
+    let expected_rate = CACHED_TOKENS as f64 / PROMPT_TOKENS as f64;
+    assert!(
+        report
+            .cache_hit_rate
+            .is_some_and(|r| close(r, expected_rate))
+    );
+    assert!(report.req_per_s > 0.0);
+    assert!(report.ttft_ms.is_some() && report.itl_ms.is_some() && report.e2e_ms.is_some());
+    assert!(report.target_cpu_ms_per_req.is_some());
+    assert!(report.target_rss_max_mb.is_some_and(|mb| mb > 0.0));
+    assert!(report.markdown_row().starts_with("| test | 3 | 9 | 0 |"));
+
+    let failing = RowPlan {
+        requests: 4,
+        ..plan
+    };
+    let measurement = run_row(&client, &workload("http500", 8), &failing).await;
+    let report = RowReport::new("test", &failing, &measurement);
+    assert_eq!((report.ok, report.errors), (0, 4));
+    assert_eq!(report.error_kinds.get("http_status"), Some(&4));
+    assert_eq!(report.error_samples.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_endpoint_failure_is_reported() {
+    let server = support::start().await;
+    let client = http_client(1);
+    // The test server answers every request with an SSE stream, which is not a models list.
+    assert!(model_ids(&client, &server.base).await.is_err());
+}
