@@ -85,9 +85,9 @@ pub struct LLMEngineOutput {
     /// Tokens generated since the previous item.
     #[serde(default)]
     pub token_ids: Vec<u32>,
-    /// Their texts, when the engine detokenized.
+    /// Their texts, when the engine detokenized (`null` for a token without text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<Vec<String>>,
+    pub tokens: Option<Vec<Option<String>>>,
     /// Text of the new tokens, when the engine detokenized (skips the frontend detokenizer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
