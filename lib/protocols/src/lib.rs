@@ -7,6 +7,8 @@
 //! - [`nvext`]: the `nvext` request extension (unknown keys rejected) and response object;
 //! - [`error`]: the `{message, type, code}` error body, the mid-stream SSE error and the
 //!   error-kind → HTTP status mapping;
+//! - [`service`]: bodies of the frontend's own routes (`/health`, `/live`, model readiness,
+//!   busy thresholds);
 //! - [`sse`]: server-sent-event encoding and an incremental parser;
 //! - [`worker`]: what the frontend sends a worker (`PreprocessedRequest`) and what the worker
 //!   streams back (`Annotated<LLMEngineOutput>`).
@@ -33,6 +35,7 @@ pub mod anthropic;
 pub mod error;
 pub mod nvext;
 pub mod openai;
+pub mod service;
 pub mod sse;
 pub mod worker;
 
