@@ -21,6 +21,7 @@
 
 mod chunk;
 mod engine;
+mod mock;
 mod models;
 mod procstat;
 mod report;
@@ -31,6 +32,7 @@ mod workload;
 
 pub use chunk::{StreamItem, Usage, classify};
 pub use engine::{RowMeasurement, RowPlan, http_client, run_closed_loop, run_row};
+pub use mock::{MOCK_CACHED_TOKENS, MOCK_PROMPT_TOKENS, MockOptions, MockServer};
 pub use models::{ModelsError, model_ids, wait_for_model};
 pub use procstat::{
     CpuSnapshot, ProcError, ProcTarget, RssSampler, clock_ticks_per_second, cpu_seconds, rss_kib,

@@ -33,7 +33,7 @@ impl SseParser {
     /// Feeds `bytes` and appends every event completed by them to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
         let mut rest = bytes;
-        if self.after_cr {
+        if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if let Some(stripped) = rest.strip_prefix(b"\n") {
                 rest = stripped;
@@ -163,6 +163,22 @@ mod tests {
     fn event_without_data_is_not_dispatched_and_tail_is_flushed() {
         let input = b"event: ping\n\ndata: tail";
         assert_eq!(parse_in_pieces(input, &[]), vec![data("tail")]);
+    }
+
+    #[test]
+    fn empty_push_between_cr_and_lf_keeps_the_pair() {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        for piece in [&b"event: a\r"[..], b"", b"\ndata: x\r", b"\n\r\n"] {
+            parser.push(piece, &mut out);
+        }
+        assert_eq!(
+            out,
+            vec![SseEvent {
+                event: Some("a".into()),
+                data: "x".into()
+            }]
+        );
     }
 
     fn arb_event() -> impl Strategy<Value = (Option<String>, Vec<String>)> {

@@ -1,15 +1,13 @@
 //! The load engine against a real loopback SSE server.
 
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use stator_loadgen::{
-    RequestError, RowPlan, RowReport, Workload, WorkloadSpec, http_client, model_ids,
-    run_closed_loop, run_row,
+    MOCK_CACHED_TOKENS, MOCK_PROMPT_TOKENS, MockOptions, MockServer, ModelsError, RequestError,
+    RowPlan, RowReport, Workload, WorkloadSpec, http_client, model_ids, run_closed_loop, run_row,
+    wait_for_model,
 };
-use support::{CACHED_TOKENS, PROMPT_TOKENS};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -25,6 +23,16 @@ fn workload(model: &str, max_tokens: u32) -> Workload {
     })
 }
 
+/// A mock that splits every event into 7-byte HTTP chunks (lines and UTF-8 straddle chunks).
+async fn start() -> MockServer {
+    let options = MockOptions {
+        piece_size: Some(7),
+    };
+    MockServer::start(([127, 0, 0, 1], 0).into(), options)
+        .await
+        .expect("bind loopback")
+}
+
 fn uri(base: &str) -> hyper::Uri {
     format!("{base}/v1/chat/completions")
         .parse()
@@ -33,11 +41,11 @@ fn uri(base: &str) -> hyper::Uri {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successful_stream_counts_tokens_usage_and_reuses_connections() {
-    let server = support::start().await;
+    let server = start().await;
     let client = http_client(4);
     let w = workload("ok", 12);
     let bodies = (0..20).map(|i| w.body(i)).collect();
-    let outcomes = run_closed_loop(&client, &uri(&server.base), bodies, 2, TIMEOUT).await;
+    let outcomes = run_closed_loop(&client, &uri(&server.base_url()), bodies, 2, TIMEOUT).await;
     assert_eq!(outcomes.len(), 20);
     for outcome in &outcomes {
         assert_eq!(outcome.error, None);
@@ -49,7 +57,7 @@ async fn successful_stream_counts_tokens_usage_and_reuses_connections() {
                 usage.completion_tokens,
                 usage.cached_tokens
             ),
-            (PROMPT_TOKENS, 12, CACHED_TOKENS)
+            (MOCK_PROMPT_TOKENS, 12, MOCK_CACHED_TOKENS)
         );
         let ttft = outcome.ttft.expect("first content seen");
         assert!(ttft <= outcome.e2e);
@@ -63,9 +71,9 @@ async fn successful_stream_counts_tokens_usage_and_reuses_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_classified() {
-    let server = support::start().await;
+    let server = start().await;
     let client = http_client(4);
-    let endpoint = uri(&server.base);
+    let endpoint = uri(&server.base_url());
     let run = |model: &str, timeout: Duration| {
         let bodies = (0..3).map(|i| workload(model, 4).body(i)).collect();
         run_closed_loop(&client, &endpoint, bodies, 3, timeout)
@@ -91,10 +99,10 @@ async fn errors_are_classified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_report_summarizes_a_measured_window() {
-    let server = support::start().await;
+    let server = start().await;
     let client = http_client(4);
     let plan = RowPlan {
-        uri: uri(&server.base),
+        uri: uri(&server.base_url()),
         concurrency: 3,
         requests: 9,
         warmup: 2,
@@ -107,8 +115,11 @@ async fn row_report_summarizes_a_measured_window() {
     assert_eq!((report.requests, report.ok, report.errors), (9, 9, 0));
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     assert!(close(report.completion_tokens_per_req, 8.0));
-    assert!(close(report.cached_tokens_per_req, CACHED_TOKENS as f64));
-    let expected_rate = CACHED_TOKENS as f64 / PROMPT_TOKENS as f64;
+    assert!(close(
+        report.cached_tokens_per_req,
+        MOCK_CACHED_TOKENS as f64
+    ));
+    let expected_rate = MOCK_CACHED_TOKENS as f64 / MOCK_PROMPT_TOKENS as f64;
     assert!(
         report
             .cache_hit_rate
@@ -132,9 +143,30 @@ async fn row_report_summarizes_a_measured_window() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn models_endpoint_failure_is_reported() {
-    let server = support::start().await;
+async fn models_are_listed_and_unreachable_server_is_an_error() {
+    let server = start().await;
     let client = http_client(1);
-    // The test server answers every request with an SSE stream, which is not a models list.
-    assert!(model_ids(&client, &server.base).await.is_err());
+    assert_eq!(
+        model_ids(&client, &server.base_url()).await.ok(),
+        Some(vec!["mock".to_owned()])
+    );
+    let ready = wait_for_model(&client, &server.base_url(), None, TIMEOUT)
+        .await
+        .ok();
+    assert_eq!(ready.as_deref(), Some("mock"));
+    let missing = wait_for_model(
+        &client,
+        &server.base_url(),
+        Some("other"),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(missing, Err(ModelsError::NotReady { .. })));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let dead = format!("http://{}", closed.local_addr().expect("local addr"));
+    drop(closed);
+    assert!(matches!(
+        model_ids(&client, &dead).await,
+        Err(ModelsError::Transport(_))
+    ));
 }
