@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::error::MockerError;
+use crate::request::MockRequest;
+
 /// Knobs of one simulated engine. Plain fields; [`Default`] matches Dynamo's mocker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,6 +64,78 @@ impl Default for MockerConfig {
             default_max_tokens: None,
             seed: 0,
         }
+    }
+}
+
+impl MockerConfig {
+    /// Check that every value is usable.
+    pub fn validate(&self) -> Result<(), MockerError> {
+        let checks = [
+            (self.block_size == 0, "block_size must be at least 1"),
+            (
+                self.num_gpu_blocks == 0,
+                "num_gpu_blocks must be at least 1",
+            ),
+            (self.max_num_seqs == 0, "max_num_seqs must be at least 1"),
+            (
+                self.max_num_batched_tokens == 0,
+                "max_num_batched_tokens must be at least 1",
+            ),
+            (
+                self.speedup_ratio.is_nan() || self.speedup_ratio < 0.0,
+                "speedup_ratio must be 0 or positive",
+            ),
+            (
+                self.decode_speedup_ratio.is_nan() || self.decode_speedup_ratio <= 0.0,
+                "decode_speedup_ratio must be positive",
+            ),
+            (
+                !(0.0..=1.0).contains(&self.eos_probability),
+                "eos_probability must be within 0..=1",
+            ),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, why)) => Err(MockerError::InvalidConfig(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Check a request against this engine's limits, without any engine state; returns its
+    /// effective `max_tokens`. Lets a worker refuse a request before queueing it.
+    pub fn check_request(&self, request: &MockRequest) -> Result<u32, MockerError> {
+        self.validate()?;
+        let max_tokens = request
+            .max_tokens
+            .or(self.default_max_tokens)
+            .ok_or(MockerError::MissingMaxTokens)?;
+        if max_tokens == 0 {
+            return Err(MockerError::ZeroMaxTokens);
+        }
+        if request.min_tokens > max_tokens {
+            return Err(MockerError::MinTokensAboveMax {
+                min_tokens: request.min_tokens,
+                max_tokens,
+            });
+        }
+        if request.token_ids.is_empty() {
+            return Err(MockerError::EmptyPrompt);
+        }
+        // The last output token's KV is never computed.
+        let kv_tokens = request.token_ids.len() + max_tokens as usize - 1;
+        let needed_blocks = kv_tokens.div_ceil(self.block_size);
+        if needed_blocks > self.num_gpu_blocks {
+            return Err(MockerError::ExceedsKvCache {
+                needed_blocks,
+                num_gpu_blocks: self.num_gpu_blocks,
+            });
+        }
+        if !self.enable_chunked_prefill && kv_tokens > self.max_num_batched_tokens {
+            return Err(MockerError::ExceedsBatchBudget {
+                tokens: kv_tokens,
+                max_num_batched_tokens: self.max_num_batched_tokens,
+            });
+        }
+        Ok(max_tokens)
     }
 }
 

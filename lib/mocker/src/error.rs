@@ -36,6 +36,9 @@ pub enum MockerError {
         /// Blocks in the cache.
         num_gpu_blocks: usize,
     },
+    /// The driver thread has stopped.
+    #[error("the mocker driver has stopped")]
+    Stopped,
     /// Without chunked prefill, prompt plus output must fit in one pass's token budget.
     #[error(
         "request needs {tokens} tokens in one pass but max_num_batched_tokens is {max_num_batched_tokens} (chunked prefill is off)"

@@ -7,7 +7,9 @@
 //! Each [`Simulator::step`] is one forward pass; it returns the tokens produced, the finished
 //! requests with their usage (including prompt cache hits), the KV events (`stored` with parent
 //! hash, `removed`, `cleared`) that exactly mirror the cache, and how long the pass would have
-//! taken. Driving it in real time (sleeping for that duration) is left to the caller.
+//! taken. Driving it in real time is up to the caller; the `driver` feature (on by default)
+//! provides [`MockerHandle`], which runs a simulator on its own thread, paced by the simulated
+//! durations, behind `tokio::sync` channels.
 //!
 //! ```
 //! use stator_mocker::{FinishReason, MockRequest, MockerConfig, RequestId, Simulator};
@@ -35,6 +37,8 @@
 //! ```
 
 mod config;
+#[cfg(feature = "driver")]
+pub mod driver;
 mod error;
 pub mod kv;
 mod lru;
@@ -50,6 +54,8 @@ pub mod timing;
 mod proptests;
 
 pub use config::MockerConfig;
+#[cfg(feature = "driver")]
+pub use driver::{MockerHandle, Submitted, Update};
 pub use error::MockerError;
 pub use kv::{BlockManager, BlockUsage, OutOfBlocks, PrefixMatch};
 pub use output::{FinishedRequest, LoadMetrics, StepOutput, TokenOutput};

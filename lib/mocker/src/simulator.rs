@@ -47,7 +47,7 @@ impl Simulator {
         worker_id: WorkerId,
         dp_rank: DpRank,
     ) -> Result<Self, MockerError> {
-        validate(&config)?;
+        config.validate()?;
         let seed = config.seed
             ^ worker_id.rotate_left(21)
             ^ u64::from(dp_rank).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -64,41 +64,12 @@ impl Simulator {
         })
     }
 
-    /// Queue a request (it runs from the next [`step`](Self::step) on, FCFS).
+    /// Queue a request (it runs from the next [`step`](Self::step) on, FCFS). Refused as by
+    /// [`MockerConfig::check_request`], or when its id is already live.
     pub fn add_request(&mut self, request: MockRequest) -> Result<(), MockerError> {
-        let max_tokens = request
-            .max_tokens
-            .or(self.config.default_max_tokens)
-            .ok_or(MockerError::MissingMaxTokens)?;
-        if max_tokens == 0 {
-            return Err(MockerError::ZeroMaxTokens);
-        }
-        if request.min_tokens > max_tokens {
-            return Err(MockerError::MinTokensAboveMax {
-                min_tokens: request.min_tokens,
-                max_tokens,
-            });
-        }
-        if request.token_ids.is_empty() {
-            return Err(MockerError::EmptyPrompt);
-        }
+        let max_tokens = self.config.check_request(&request)?;
         if self.live.contains(&request.id) {
             return Err(MockerError::DuplicateRequest(request.id));
-        }
-        // The last output token's KV is never computed.
-        let kv_tokens = request.token_ids.len() + max_tokens as usize - 1;
-        let needed_blocks = kv_tokens.div_ceil(self.config.block_size);
-        if needed_blocks > self.config.num_gpu_blocks {
-            return Err(MockerError::ExceedsKvCache {
-                needed_blocks,
-                num_gpu_blocks: self.config.num_gpu_blocks,
-            });
-        }
-        if !self.config.enable_chunked_prefill && kv_tokens > self.config.max_num_batched_tokens {
-            return Err(MockerError::ExceedsBatchBudget {
-                tokens: kv_tokens,
-                max_num_batched_tokens: self.config.max_num_batched_tokens,
-            });
         }
         self.live.insert(request.id);
         self.waiting
@@ -282,36 +253,5 @@ impl Simulator {
             }
         }
         Ok(())
-    }
-}
-
-fn validate(config: &MockerConfig) -> Result<(), MockerError> {
-    let checks = [
-        (config.block_size == 0, "block_size must be at least 1"),
-        (
-            config.num_gpu_blocks == 0,
-            "num_gpu_blocks must be at least 1",
-        ),
-        (config.max_num_seqs == 0, "max_num_seqs must be at least 1"),
-        (
-            config.max_num_batched_tokens == 0,
-            "max_num_batched_tokens must be at least 1",
-        ),
-        (
-            config.speedup_ratio.is_nan() || config.speedup_ratio < 0.0,
-            "speedup_ratio must be 0 or positive",
-        ),
-        (
-            config.decode_speedup_ratio.is_nan() || config.decode_speedup_ratio <= 0.0,
-            "decode_speedup_ratio must be positive",
-        ),
-        (
-            !(0.0..=1.0).contains(&config.eos_probability),
-            "eos_probability must be within 0..=1",
-        ),
-    ];
-    match checks.into_iter().find(|(bad, _)| *bad) {
-        Some((_, why)) => Err(MockerError::InvalidConfig(why)),
-        None => Ok(()),
     }
 }
