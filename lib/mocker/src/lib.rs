@@ -8,7 +8,7 @@
 //! requests with their usage (including prompt cache hits), the KV events (`stored` with parent
 //! hash, `removed`, `cleared`) that exactly mirror the cache, and how long the pass would have
 //! taken. Driving it in real time is up to the caller; the `driver` feature (on by default)
-//! provides [`MockerHandle`], which runs a simulator on its own thread, paced by the simulated
+//! provides `MockerHandle`, which runs a simulator on its own thread, paced by the simulated
 //! durations, behind `tokio::sync` channels.
 //!
 //! ```
