@@ -20,4 +20,4 @@ pub use client::{RequestPlaneClient, TcpTarget};
 pub use config::RequestPlaneConfig;
 pub use handler::{EngineHandler, RequestHandler};
 pub use server::RequestPlaneServer;
-pub use stream_server::{PendingStream, TcpStreamServer};
+pub use stream_server::TcpStreamServer;

@@ -105,3 +105,34 @@ proptest! {
         prop_assert_eq!(partial.len(), cut);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn in_place_encoding_matches_the_owned_path(
+        items in proptest::collection::vec(proptest::option::of(any::<(String, u32)>()), 1..8),
+    ) {
+        for codec in [Codec::Json, Codec::Msgpack] {
+            let mut direct = BytesMut::new();
+            let mut owned = BytesMut::new();
+            for data in &items {
+                let item = NetworkStreamWrapper { data: data.clone(), complete_final: data.is_none() };
+                TwoPartMessage::encode_body_with(&mut direct, |buf| codec.encode_into(&item, buf))
+                    .expect("encodable");
+                TwoPartMessage::body_only(codec.encode(&item).expect("encodable"))
+                    .encode(&mut owned)
+                    .expect("encodable");
+            }
+            prop_assert_eq!(&direct, &owned);
+            let mut decoded = Vec::new();
+            while let Some(item) = TwoPartMessage::decode_with(&mut direct, MAX, |h, b| {
+                assert!(h.is_empty());
+                codec.decode::<NetworkStreamWrapper<(String, u32)>>(b).expect("decodable").data
+            }).expect("valid") {
+                decoded.push(item);
+            }
+            prop_assert_eq!(decoded, items.clone());
+        }
+    }
+}

@@ -1,26 +1,20 @@
 //! Worker side of the response stream: dial the client, handshake, prologue, items, sentinel;
-//! meanwhile obey `stop`/`kill` control frames.
+//! meanwhile obey `stop`/`kill` control frames arriving on the same socket.
 
-use std::time::Duration;
+use std::io::ErrorKind;
 
 use bytes::BytesMut;
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Context, ResponseStream};
 use crate::error::StatorError;
 use crate::wire::{
     CallHomeHandshake, Codec, ControlMessage, Frame, NetworkStreamWrapper, ResponseStreamPrologue,
-    TcpStreamConnectionInfo, TwoPartMessage, WireError, read_frame,
+    TcpStreamConnectionInfo, TwoPartMessage, WireError,
 };
-
-/// How long the worker keeps reading after its last frame, so the client's close is seen
-/// before the socket is dropped (avoids resetting data the client has not read yet).
-const LINGER: Duration = Duration::from_secs(5);
 
 /// Buffered response bytes that trigger a write even while more items are ready.
 const FLUSH_AT: usize = 64 * 1024;
@@ -37,37 +31,37 @@ pub(crate) enum CallHomeError {
 }
 
 /// An open call-home connection for one request.
+///
+/// One task drives it: writes go out when the engine has nothing more ready, and control
+/// frames are read whenever the task waits, so no second task per request is needed.
 pub(crate) struct CallHome {
-    writer: OwnedWriteHalf,
+    socket: TcpStream,
     context: Context,
-    finished: CancellationToken,
-    buf: BytesMut,
+    out: BytesMut,
+    input: BytesMut,
+    max_message_size: usize,
+    peer_closed: bool,
 }
 
 impl CallHome {
-    /// Dials the client's response-stream server and sends the handshake.
+    /// Dials the client's response-stream server and buffers the handshake (it leaves with
+    /// the prologue, or earlier through [`CallHome::flush_handshake`]).
     pub(crate) async fn connect(
         info: &TcpStreamConnectionInfo,
         context: Context,
         max_message_size: usize,
     ) -> Result<Self, CallHomeError> {
-        let stream = TcpStream::connect(&info.address)
+        let socket = TcpStream::connect(&info.address)
             .await
             .map_err(WireError::Io)?;
-        stream.set_nodelay(true).map_err(WireError::Io)?;
-        let (reader, writer) = stream.into_split();
-        let finished = CancellationToken::new();
-        tokio::spawn(read_control(
-            reader,
-            context.clone(),
-            finished.clone(),
-            max_message_size,
-        ));
+        socket.set_nodelay(true).map_err(WireError::Io)?;
         let mut home = Self {
-            writer,
+            socket,
             context,
-            finished,
-            buf: BytesMut::with_capacity(8192),
+            out: BytesMut::with_capacity(8192),
+            input: BytesMut::new(),
+            max_message_size,
+            peer_closed: false,
         };
         let handshake = CallHomeHandshake {
             subject: info.subject.clone(),
@@ -91,7 +85,7 @@ impl CallHome {
 
     /// Sends the OK prologue, every item, the final frame and the sentinel.
     ///
-    /// A kill (from the client or a broken socket) ends the stream without the final frame;
+    /// A kill (from the client, or a lost client) ends the stream without the final frame;
     /// items that are ready together go out in one write.
     pub(crate) async fn stream<U: Serialize>(
         mut self,
@@ -108,7 +102,7 @@ impl CallHome {
             if context.is_killed() {
                 break false;
             }
-            // Encode whatever is ready; flush (prologue included) only before waiting, so a
+            // Encode whatever is ready; write (prologue included) only before waiting, so a
             // short stream leaves in one write.
             let next = if let Some(next) = chunks.next().now_or_never() {
                 next
@@ -116,7 +110,7 @@ impl CallHome {
                 self.flush_or_kill().await?;
                 tokio::select! {
                     biased;
-                    () = context.killed() => break false,
+                    () = self.watch_control() => continue,
                     next = chunks.next() => next,
                 }
             };
@@ -126,10 +120,11 @@ impl CallHome {
                     data: Some(item),
                     complete_final: false,
                 };
-                let body = codec.encode(&wrapped)?;
-                TwoPartMessage::body_only(body).encode(&mut self.buf)?;
+                TwoPartMessage::encode_body_with(&mut self.out, |buf| {
+                    codec.encode_into(&wrapped, buf)
+                })?;
             }
-            if self.buf.len() >= FLUSH_AT {
+            if self.out.len() >= FLUSH_AT {
                 self.flush_or_kill().await?;
             }
         };
@@ -138,12 +133,73 @@ impl CallHome {
                 data: None,
                 complete_final: true,
             };
-            TwoPartMessage::body_only(codec.encode(&last)?).encode(&mut self.buf)?;
-            TwoPartMessage::header_only(ControlMessage::Sentinel.header()).encode(&mut self.buf)?;
+            TwoPartMessage::body_only(codec.encode(&last)?).encode(&mut self.out)?;
+            TwoPartMessage::header_only(ControlMessage::Sentinel.header()).encode(&mut self.out)?;
             self.flush().await?;
         }
         self.close().await;
         Ok(())
+    }
+
+    /// Sends what is buffered (the handshake) now; used when the engine is slow to start.
+    pub(crate) async fn flush_handshake(&mut self) -> Result<(), CallHomeError> {
+        self.flush_or_kill().await
+    }
+
+    /// Reads control frames until one kills the request or the client goes away (a `stop`
+    /// is applied and reading goes on). Never resolves once the client has closed.
+    pub(crate) async fn watch_control(&mut self) {
+        while !self.peer_closed {
+            if self.socket.readable().await.is_err() {
+                self.lost_client();
+                return;
+            }
+            self.read_control();
+            if self.context.is_killed() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    }
+
+    /// Applies every control frame that can be read without waiting.
+    fn read_control(&mut self) {
+        loop {
+            self.input.reserve(1024);
+            match self.socket.try_read_buf(&mut self.input) {
+                Ok(0) => {
+                    self.lost_client();
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.lost_client();
+                    break;
+                }
+            }
+        }
+        loop {
+            match TwoPartMessage::decode(&mut self.input, self.max_message_size) {
+                Ok(Some(msg)) => match serde_json::from_slice::<ControlMessage>(&msg.header) {
+                    Ok(ControlMessage::Stop) => self.context.stop_generating(),
+                    Ok(ControlMessage::Kill) => self.context.kill(),
+                    Ok(ControlMessage::Sentinel) => {}
+                    Err(e) => tracing::debug!(error = %e, "ignoring malformed control frame"),
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "garbage on the response stream");
+                    self.lost_client();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lost_client(&mut self) {
+        self.peer_closed = true;
+        self.context.kill();
     }
 
     /// Flushes; a failed write means the client is gone, which kills the request.
@@ -155,65 +211,31 @@ impl CallHome {
         flushed
     }
 
-    /// Sends what is buffered (the handshake) now; used when the engine is slow to start.
-    pub(crate) async fn flush_handshake(&mut self) -> Result<(), CallHomeError> {
-        self.flush_or_kill().await
-    }
-
     fn push_header<T: Serialize>(&mut self, header: &T) -> Result<(), CallHomeError> {
         let json = serde_json::to_vec(header).map_err(|e| WireError::json("header", e))?;
-        TwoPartMessage::header_only(json).encode(&mut self.buf)?;
+        TwoPartMessage::header_only(json).encode(&mut self.out)?;
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), CallHomeError> {
-        self.writer
-            .write_all(&self.buf)
-            .await
-            .map_err(WireError::Io)?;
-        self.buf.clear();
+        if !self.out.is_empty() {
+            self.socket
+                .write_all(&self.out)
+                .await
+                .map_err(WireError::Io)?;
+            self.out.clear();
+        }
         Ok(())
     }
 
-    /// Half-closes; the control reader keeps the read side open until the client closes.
+    /// Half-closes, then consumes what the client already sent so that closing does not
+    /// reset the connection under data the client has yet to read.
     async fn close(mut self) {
-        self.finished.cancel();
-        // Best effort: the peer may already be gone.
-        let _ = self.writer.shutdown().await;
-    }
-}
-
-/// Reads control frames from the client until the stream is finished and the client closed
-/// (bounded by [`LINGER`]). A `stop` stops the context, a `kill` or a lost client kills it.
-async fn read_control(
-    mut reader: OwnedReadHalf,
-    context: Context,
-    finished: CancellationToken,
-    max_message_size: usize,
-) {
-    let mut buf = BytesMut::new();
-    let linger = async {
-        finished.cancelled().await;
-        tokio::time::sleep(LINGER).await;
-    };
-    tokio::pin!(linger);
-    loop {
-        let frame = tokio::select! {
-            () = &mut linger => return,
-            frame = read_frame::<TwoPartMessage, _>(&mut reader, &mut buf, max_message_size) => frame,
-        };
-        if let Ok(Some(msg)) = frame {
-            match serde_json::from_slice::<ControlMessage>(&msg.header) {
-                Ok(ControlMessage::Stop) => context.stop_generating(),
-                Ok(ControlMessage::Kill) => context.kill(),
-                Ok(ControlMessage::Sentinel) => {}
-                Err(e) => tracing::debug!(error = %e, "ignoring malformed control frame"),
-            }
-        } else {
-            if !finished.is_cancelled() {
-                context.kill();
-            }
-            return;
+        // Best effort: the client may already be gone.
+        let _ = self.socket.shutdown().await;
+        if !self.peer_closed {
+            let mut sink = [0u8; 256];
+            while matches!(self.socket.try_read(&mut sink), Ok(n) if n > 0) {}
         }
     }
 }

@@ -7,11 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::config::RequestPlaneConfig;
 use super::connection::Pool;
 use super::response_reader;
-use super::stream_server::TcpStreamServer;
+use super::stream_server::{OnArrival, TcpStreamServer};
 use crate::engine::{Request, ResponseStream};
 use crate::error::StatorError;
 use crate::wire::{
@@ -95,7 +96,18 @@ impl RequestPlaneClient {
         Resp: DeserializeOwned + Send + 'static,
     {
         let (data, context) = request.into_parts();
-        let (info, mut pending) = self.streams.register(context.id());
+        let (delivery, prologue, items) = response_reader::channels::<Resp>();
+        let on_arrival: OnArrival = {
+            let context = context.clone();
+            let codec = target.codec;
+            let max = self.config.max_message_size;
+            Box::new(move |stream, buf| {
+                Box::pin(response_reader::run(
+                    stream, buf, codec, context, delivery, max,
+                ))
+            })
+        };
+        let (info, pending) = self.streams.register(context.id(), on_arrival);
         let info = serde_json::to_string(&info)
             .map_err(|e| StatorError::internal(format!("connection info: {e}")))?;
         let send_ts = SystemTime::now()
@@ -156,27 +168,19 @@ impl RequestPlaneClient {
             }
         }
 
-        let (stream, buf) = tokio::select! {
-            arrival = pending.arrived() => arrival.ok_or_else(|| {
-                StatorError::unavailable("response-stream server shut down")
-            })?,
-            () = conn.closed() => {
-                return Err(StatorError::disconnected(format!(
-                    "worker {} closed the connection before responding", target.address
-                )));
-            }
-            () = context.killed() => {
-                return Err(StatorError::cancelled("request cancelled before the worker responded"));
-            }
+        let accepted = tokio::select! {
+            outcome = prologue => outcome.unwrap_or_else(|_| {
+                Err(StatorError::unavailable("response-stream server shut down"))
+            }),
+            () = conn.closed() => Err(StatorError::disconnected(format!(
+                "worker {} closed the connection before responding", target.address
+            ))),
+            () = context.killed() => Err(StatorError::cancelled(
+                "request cancelled before the worker responded",
+            )),
         };
         drop(pending);
-        response_reader::open(
-            stream,
-            buf,
-            target.codec,
-            context,
-            self.config.max_message_size,
-        )
-        .await
+        accepted?;
+        Ok(ResponseStream::new(ReceiverStream::new(items), context))
     }
 }

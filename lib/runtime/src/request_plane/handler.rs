@@ -121,7 +121,10 @@ where
             Poll::Ready(result) => result,
             Poll::Pending => {
                 home.flush_handshake().await?;
-                generating.await
+                tokio::select! {
+                    result = &mut generating => result,
+                    () = home.watch_control() => return Ok(()),
+                }
             }
         };
         match result {

@@ -2,13 +2,12 @@
 
 use bytes::BytesMut;
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{Context, ResponseStream};
+use crate::engine::Context;
 use crate::error::StatorError;
 use crate::wire::{
     Codec, ControlMessage, Frame, NetworkStreamWrapper, ResponseStreamPrologue, TwoPartMessage,
@@ -21,51 +20,91 @@ const STREAM_BUFFER: usize = 64;
 /// Message of the error synthesized when a stream ends without its final frame.
 pub(crate) const STREAM_ENDED_EARLY: &str = "Stream ended before generation completed";
 
-/// Reads the prologue, then hands the rest of the stream to a reader task.
-pub(crate) async fn open<U>(
+/// Where a response stream delivers: the prologue outcome, then the items.
+pub(crate) struct Delivery<U> {
+    /// `Ok` once the prologue accepted the request, else the (typed) error.
+    pub(crate) prologue: oneshot::Sender<Result<(), StatorError>>,
+    /// Items, ending with an `Err` if the stream broke.
+    pub(crate) items: mpsc::Sender<Result<U, StatorError>>,
+}
+
+/// Receiving end of the prologue outcome.
+pub(crate) type PrologueReceiver = oneshot::Receiver<Result<(), StatorError>>;
+/// Receiving end of the items.
+pub(crate) type ItemReceiver<U> = mpsc::Receiver<Result<U, StatorError>>;
+
+/// Channels for one response stream: the delivery end and the two receiving ends.
+pub(crate) fn channels<U>() -> (Delivery<U>, PrologueReceiver, ItemReceiver<U>) {
+    let (prologue, prologue_rx) = oneshot::channel();
+    let (items, items_rx) = mpsc::channel(STREAM_BUFFER);
+    (Delivery { prologue, items }, prologue_rx, items_rx)
+}
+
+/// Runs a matched call-home connection to its end: prologue, then items.
+pub(crate) async fn run<U>(
     stream: TcpStream,
     mut buf: BytesMut,
     codec: Codec,
     context: Context,
+    delivery: Delivery<U>,
     max_message_size: usize,
-) -> Result<ResponseStream<Result<U, StatorError>>, StatorError>
-where
+) where
     U: DeserializeOwned + Send + 'static,
 {
+    let Delivery {
+        mut prologue,
+        items,
+    } = delivery;
     let (mut reader, mut writer) = stream.into_split();
-    let prologue = tokio::select! {
+    let frame = tokio::select! {
         () = context.killed() => {
             send_control(&mut writer, ControlMessage::Kill).await;
-            return Err(StatorError::cancelled("request cancelled before the stream started"));
+            let _ = prologue.send(Err(StatorError::cancelled("request cancelled before the stream started")));
+            return;
+        }
+        () = prologue.closed() => {
+            send_control(&mut writer, ControlMessage::Kill).await;
+            return;
         }
         frame = read_frame::<TwoPartMessage, _>(&mut reader, &mut buf, max_message_size) => frame,
     };
-    let prologue = prologue
-        .map_err(|e| {
-            StatorError::disconnected(format!("response stream failed before the prologue: {e}"))
-        })?
-        .ok_or_else(|| {
-            StatorError::disconnected("worker closed the response stream before the prologue")
-        })?;
-    let prologue: ResponseStreamPrologue = serde_json::from_slice(&prologue.header)
-        .map_err(|e| StatorError::backend_protocol(format!("malformed prologue: {e}")))?;
-    if let Some(message) = prologue.error {
-        return Err(prologue
-            .typed_error
-            .unwrap_or_else(|| StatorError::internal(message)));
-    }
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    let reader = Reader {
-        socket: reader,
-        writer,
-        buf,
-        codec,
-        context: context.clone(),
-        tx,
-        max_message_size,
+    let outcome = match frame {
+        Ok(Some(msg)) => match serde_json::from_slice::<ResponseStreamPrologue>(&msg.header) {
+            Ok(ResponseStreamPrologue {
+                error: Some(message),
+                typed_error,
+            }) => Err(typed_error.unwrap_or_else(|| StatorError::internal(message))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(StatorError::backend_protocol(format!(
+                "malformed prologue: {e}"
+            ))),
+        },
+        Ok(None) => Err(StatorError::disconnected(
+            "worker closed the response stream before the prologue",
+        )),
+        Err(e) => Err(StatorError::disconnected(format!(
+            "response stream failed before the prologue: {e}"
+        ))),
     };
-    tokio::spawn(reader.run());
-    Ok(ResponseStream::new(ReceiverStream::new(rx), context))
+    let accepted = outcome.is_ok();
+    if prologue.send(outcome).is_err() {
+        // The caller gave up between the prologue and now.
+        context.kill();
+        send_control(&mut writer, ControlMessage::Kill).await;
+        return;
+    }
+    if accepted {
+        let reader = Reader {
+            socket: reader,
+            writer,
+            buf,
+            codec,
+            context,
+            tx: items,
+            max_message_size,
+        };
+        reader.run().await;
+    }
 }
 
 struct Reader<U> {
@@ -88,12 +127,52 @@ enum Step<U> {
 }
 
 impl<U: DeserializeOwned + Send + 'static> Reader<U> {
+    /// Delivers every complete frame already buffered, and only then waits (for bytes, a
+    /// stop, a kill or the consumer leaving), so a burst of items costs one wait.
     async fn run(mut self) {
         let mut complete = false;
         let mut stop_sent = false;
         let context = self.context.clone();
         loop {
-            let frame = tokio::select! {
+            loop {
+                let codec = self.codec;
+                let step =
+                    TwoPartMessage::decode_with(&mut self.buf, self.max_message_size, |h, b| {
+                        interpret(codec, h, b, complete)
+                    });
+                let step = match step {
+                    Ok(Some(step)) => step,
+                    Ok(None) => break,
+                    Err(e) => Err(StatorError::backend_protocol(format!(
+                        "bad response frame: {e}"
+                    ))),
+                };
+                match step {
+                    Ok(Step::Item(item, last)) => {
+                        complete |= last;
+                        if !self.deliver(Ok(item)).await {
+                            context.kill();
+                            self.control(ControlMessage::Kill).await;
+                            return;
+                        }
+                    }
+                    Ok(Step::Final) => complete = true,
+                    Ok(Step::Ignore) => {}
+                    Ok(Step::End) => {
+                        if !complete && !context.is_stopped() {
+                            self.deliver(Err(StatorError::disconnected(STREAM_ENDED_EARLY)))
+                                .await;
+                        }
+                        return;
+                    }
+                    Err(err) => {
+                        self.deliver(Err(err)).await;
+                        self.control(ControlMessage::Kill).await;
+                        return;
+                    }
+                }
+            }
+            let read = tokio::select! {
                 biased;
                 () = self.tx.closed() => {
                     // The consumer dropped the stream: the worker must stop working for nobody.
@@ -110,70 +189,71 @@ impl<U: DeserializeOwned + Send + 'static> Reader<U> {
                     self.control(ControlMessage::Stop).await;
                     continue;
                 }
-                frame = read_frame::<TwoPartMessage, _>(&mut self.socket, &mut self.buf, self.max_message_size) => frame,
+                read = self.socket.read_buf(&mut self.buf) => read,
             };
-            let step = match frame {
-                Ok(Some(msg)) => self.interpret(&msg, complete),
-                Ok(None) => Ok(Step::End),
-                Err(e) => Err(StatorError::disconnected(format!(
-                    "response stream failed: {e}"
-                ))),
-            };
-            match step {
-                Ok(Step::Item(item, last)) => {
-                    complete |= last;
-                    if self.tx.send(Ok(item)).await.is_err() {
-                        context.kill();
-                        self.control(ControlMessage::Kill).await;
-                        return;
-                    }
-                }
-                Ok(Step::Final) => complete = true,
-                Ok(Step::Ignore) => {}
-                Ok(Step::End) => {
+            match read {
+                Ok(0) if self.buf.is_empty() => {
                     if !complete && !context.is_stopped() {
-                        let _ = self
-                            .tx
-                            .send(Err(StatorError::disconnected(STREAM_ENDED_EARLY)))
+                        self.deliver(Err(StatorError::disconnected(STREAM_ENDED_EARLY)))
                             .await;
                     }
                     return;
                 }
-                Err(err) => {
-                    let _ = self.tx.send(Err(err)).await;
-                    self.control(ControlMessage::Kill).await;
+                Ok(0) | Err(_) => {
+                    if !context.is_stopped() {
+                        let detail = match read {
+                            Err(e) => format!("{STREAM_ENDED_EARLY}: {e}"),
+                            Ok(_) => format!("{STREAM_ENDED_EARLY}: connection closed mid-frame"),
+                        };
+                        self.deliver(Err(StatorError::disconnected(detail))).await;
+                    }
                     return;
                 }
+                Ok(_) => {}
             }
         }
     }
 
-    fn interpret(&self, msg: &TwoPartMessage, complete: bool) -> Result<Step<U>, StatorError> {
-        if !msg.header.is_empty() {
-            return match serde_json::from_slice::<ControlMessage>(&msg.header) {
-                Ok(ControlMessage::Sentinel) => Ok(Step::End),
-                Ok(_) => Ok(Step::Ignore),
-                Err(e) => Err(StatorError::backend_protocol(format!(
-                    "malformed control frame: {e}"
-                ))),
-            };
-        }
-        let wrapper: NetworkStreamWrapper<U> = self
-            .codec
-            .decode(&msg.body)
-            .map_err(|e| StatorError::backend_protocol(format!("malformed stream item: {e}")))?;
-        match (wrapper.data, wrapper.complete_final) {
-            (Some(_), _) if complete => Err(StatorError::backend_protocol(
-                "data received after complete_final",
-            )),
-            (Some(item), last) => Ok(Step::Item(item, last)),
-            (None, true) => Ok(Step::Final),
-            (None, false) => Ok(Step::Ignore),
+    /// Hands one item to the consumer; `false` if it is gone.
+    async fn deliver(&self, item: Result<U, StatorError>) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(item)) => self.tx.send(item).await.is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
     async fn control(&mut self, msg: ControlMessage) {
         send_control(&mut self.writer, msg).await;
+    }
+}
+
+/// What one received frame means, given whether `complete_final` was already seen.
+fn interpret<U: DeserializeOwned>(
+    codec: Codec,
+    header: &[u8],
+    body: &[u8],
+    complete: bool,
+) -> Result<Step<U>, StatorError> {
+    if !header.is_empty() {
+        return match serde_json::from_slice::<ControlMessage>(header) {
+            Ok(ControlMessage::Sentinel) => Ok(Step::End),
+            Ok(_) => Ok(Step::Ignore),
+            Err(e) => Err(StatorError::backend_protocol(format!(
+                "malformed control frame: {e}"
+            ))),
+        };
+    }
+    let wrapper: NetworkStreamWrapper<U> = codec
+        .decode(body)
+        .map_err(|e| StatorError::backend_protocol(format!("malformed stream item: {e}")))?;
+    match (wrapper.data, wrapper.complete_final) {
+        (Some(_), _) if complete => Err(StatorError::backend_protocol(
+            "data received after complete_final",
+        )),
+        (Some(item), last) => Ok(Step::Item(item, last)),
+        (None, true) => Ok(Step::Final),
+        (None, false) => Ok(Step::Ignore),
     }
 }
 

@@ -1,12 +1,14 @@
-//! The client's response-stream server: workers dial it back and are matched by subject.
+//! The client's response-stream server: workers dial it back and are matched by subject;
+//! the accepting task then reads the whole response stream.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use dashmap::DashMap;
+use futures::future::BoxFuture;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{RequestPlaneConfig, bind_and_advertise, host_port};
@@ -18,22 +20,25 @@ use crate::wire::{
 /// How long a dialing worker has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A call-home connection matched to its request: the socket and bytes already buffered.
-pub(crate) type Arrival = (TcpStream, BytesMut);
+/// What runs a matched call-home connection (socket and bytes already buffered), in the task
+/// that accepted it.
+pub(crate) type OnArrival =
+    Box<dyn FnOnce(TcpStream, BytesMut) -> BoxFuture<'static, ()> + Send + Sync>;
 
-type Waiters = DashMap<String, oneshot::Sender<Arrival>>;
+type Waiters = DashMap<String, OnArrival>;
 
 /// Accepts call-home connections and hands each to the request waiting for its subject.
 pub struct TcpStreamServer {
     address: String,
+    subject_prefix: String,
+    next_subject: AtomicU64,
     waiters: Arc<Waiters>,
     cancel: CancellationToken,
 }
 
-/// A registered subject; resolves when the worker dials back. Dropping it forgets the subject.
-pub struct PendingStream {
+/// A registered subject. Dropping it forgets the subject (a late call-home is refused).
+pub(crate) struct PendingStream {
     subject: String,
-    rx: oneshot::Receiver<Arrival>,
     waiters: Arc<Waiters>,
 }
 
@@ -60,6 +65,12 @@ impl TcpStreamServer {
         ));
         Ok(Self {
             address: host_port(&advertise_host, port),
+            // Subjects only need to be unique per server: a random prefix plus a counter.
+            subject_prefix: uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .simple()
+                .to_string(),
+            next_subject: AtomicU64::new(0),
             waiters,
             cancel,
         })
@@ -70,11 +81,16 @@ impl TcpStreamServer {
         &self.address
     }
 
-    /// Registers a fresh subject for request `context_id`.
-    pub fn register(&self, context_id: &str) -> (TcpStreamConnectionInfo, PendingStream) {
-        let subject = uuid::Uuid::new_v4().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.waiters.insert(subject.clone(), tx);
+    /// Registers a fresh subject for request `context_id`; `on_arrival` runs the connection
+    /// once the worker dials back and sends the handshake.
+    pub(crate) fn register(
+        &self,
+        context_id: &str,
+        on_arrival: OnArrival,
+    ) -> (TcpStreamConnectionInfo, PendingStream) {
+        let n = self.next_subject.fetch_add(1, Ordering::Relaxed);
+        let subject = format!("{}-{n:x}", self.subject_prefix);
+        self.waiters.insert(subject.clone(), on_arrival);
         let info = TcpStreamConnectionInfo {
             address: self.address.clone(),
             subject: subject.clone(),
@@ -83,7 +99,6 @@ impl TcpStreamServer {
         };
         let pending = PendingStream {
             subject,
-            rx,
             waiters: Arc::clone(&self.waiters),
         };
         (info, pending)
@@ -93,13 +108,6 @@ impl TcpStreamServer {
 impl Drop for TcpStreamServer {
     fn drop(&mut self) {
         self.cancel.cancel();
-    }
-}
-
-impl PendingStream {
-    /// Waits for the worker to dial back; `None` if the server shut down.
-    pub(crate) async fn arrived(&mut self) -> Option<Arrival> {
-        (&mut self.rx).await.ok()
     }
 }
 
@@ -154,10 +162,9 @@ async fn match_subject(
     .ok_or_else(|| "closed before the handshake".to_owned())?;
     let handshake: CallHomeHandshake =
         serde_json::from_slice(&first.header).map_err(|e| format!("bad handshake: {e}"))?;
-    let (_, waiter) = waiters
+    let (_, on_arrival) = waiters
         .remove(&handshake.subject)
         .ok_or_else(|| format!("unknown subject {}", handshake.subject))?;
-    waiter
-        .send((stream, buf))
-        .map_err(|_| "request no longer waiting".to_owned())
+    on_arrival(stream, buf).await;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,25 @@ impl Codec {
                 .map(Bytes::from)
                 .map_err(|e| WireError::json("body", e)),
             Self::Msgpack => Ok(Bytes::from(rmp_serde::to_vec_named(value)?)),
+        }
+    }
+
+    /// Appends the encoding of `value` to `dst`.
+    pub fn encode_into<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        dst: &mut BytesMut,
+    ) -> Result<(), WireError> {
+        let writer = dst.writer();
+        match self {
+            Self::Json => {
+                serde_json::to_writer(writer, value).map_err(|e| WireError::json("body", e))
+            }
+            Self::Msgpack => {
+                let mut ser = rmp_serde::Serializer::new(writer).with_struct_map();
+                value.serialize(&mut ser)?;
+                Ok(())
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! The two-part message: request payloads and every response-stream frame.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{Frame, WireError, check_size};
 
@@ -47,6 +47,38 @@ impl TwoPartMessage {
         }
     }
 
+    /// Decodes one message from the front of `src` and hands `(header, body)` to `f` without
+    /// copying them out, then consumes the message. `Ok(None)` while incomplete.
+    pub fn decode_with<T>(
+        src: &mut BytesMut,
+        max_size: usize,
+        f: impl FnOnce(&[u8], &[u8]) -> T,
+    ) -> Result<Option<T>, WireError> {
+        let Some((total, header_len)) = frame_bounds(src, max_size)? else {
+            return Ok(None);
+        };
+        let header_end = PREFIX + header_len;
+        let out = f(&src[PREFIX..header_end], &src[header_end..total]);
+        src.advance(total);
+        Ok(Some(out))
+    }
+
+    /// Appends a body-only message whose body `write_body` serializes straight into `dst`.
+    pub fn encode_body_with(
+        dst: &mut BytesMut,
+        write_body: impl FnOnce(&mut BytesMut) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        let start = dst.len();
+        dst.put_bytes(0, PREFIX);
+        if let Err(e) = write_body(dst) {
+            dst.truncate(start);
+            return Err(e);
+        }
+        let body_len = (dst.len() - start - PREFIX) as u64;
+        dst[start + 8..start + 16].copy_from_slice(&body_len.to_be_bytes());
+        Ok(())
+    }
+
     /// Encodes into a fresh buffer.
     pub fn to_bytes(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(PREFIX + self.header.len() + self.body.len());
@@ -68,30 +100,39 @@ impl Frame for TwoPartMessage {
     }
 
     fn decode(src: &mut BytesMut, max_size: usize) -> Result<Option<Self>, WireError> {
-        if src.len() < PREFIX {
+        let Some((total, header_len)) = frame_bounds(src, max_size)? else {
             return Ok(None);
-        }
-        let header_len = u64::from_be_bytes(src[0..8].try_into().expect("8-byte slice"));
-        let body_len = u64::from_be_bytes(src[8..16].try_into().expect("8-byte slice"));
-        let total = header_len
-            .checked_add(body_len)
-            .and_then(|n| n.checked_add(PREFIX as u64))
-            .ok_or(WireError::TooLarge {
-                len: u64::MAX,
-                max: max_size,
-            })?;
-        let total = check_size(total, max_size)?;
-        if src.len() < total {
-            src.reserve(total - src.len());
-            return Ok(None);
-        }
+        };
         let mut frame = src.split_to(total);
         let _prefix = frame.split_to(PREFIX);
-        let header_len = usize::try_from(header_len).expect("bounded by max_size");
         let header = frame.split_to(header_len).freeze();
         Ok(Some(Self {
             header,
             body: frame.freeze(),
         }))
     }
+}
+
+/// `(total length, header length)` of the complete message at the front of `src`, `None`
+/// while incomplete (reserving room for the rest).
+fn frame_bounds(src: &mut BytesMut, max_size: usize) -> Result<Option<(usize, usize)>, WireError> {
+    if src.len() < PREFIX {
+        return Ok(None);
+    }
+    let header_len = u64::from_be_bytes(src[0..8].try_into().expect("8-byte slice"));
+    let body_len = u64::from_be_bytes(src[8..16].try_into().expect("8-byte slice"));
+    let total = header_len
+        .checked_add(body_len)
+        .and_then(|n| n.checked_add(PREFIX as u64))
+        .ok_or(WireError::TooLarge {
+            len: u64::MAX,
+            max: max_size,
+        })?;
+    let total = check_size(total, max_size)?;
+    if src.len() < total {
+        src.reserve(total - src.len());
+        return Ok(None);
+    }
+    let header_len = usize::try_from(header_len).expect("bounded by max_size");
+    Ok(Some((total, header_len)))
 }
