@@ -3,6 +3,7 @@
 //! - [`openai`]: OpenAI chat completions, completions, embeddings and models types with
 //!   Dynamo's root-level extensions, semantic validation and body parsing that produce the
 //!   reference frontend's exact 400 messages;
+//! - [`responses`]: OpenAI Responses API request, response object and streaming events;
 //! - [`anthropic`]: Anthropic Messages request, response, streaming events and error body;
 //! - [`nvext`]: the `nvext` request extension (unknown keys rejected) and response object;
 //! - [`error`]: the `{message, type, code}` error body, the mid-stream SSE error and the
@@ -35,6 +36,7 @@ pub mod anthropic;
 pub mod error;
 pub mod nvext;
 pub mod openai;
+pub mod responses;
 pub mod service;
 pub mod sse;
 pub mod worker;

@@ -1,4 +1,5 @@
-//! Every 200 answer the reference frontend gave on the chat, completions and Messages routes
+//! Every 200 answer the reference frontend gave on the chat, completions, Responses and
+//! Messages routes
 //! (`fixtures/transcript_responses.json`, extracted from the golden HTTP transcripts) is read
 //! back through this crate's types:
 //!
@@ -13,6 +14,7 @@ use stator_protocols::anthropic::{CountTokensResponse, MessagesResponse, StreamE
 use stator_protocols::openai::{
     ChatCompletionChunk, ChatCompletionResponse, CompletionChunk, CompletionResponse,
 };
+use stator_protocols::responses::{InputTokensResponse, ResponseObject, ResponseStreamEvent};
 use stator_protocols::sse;
 
 #[derive(serde::Deserialize)]
@@ -44,10 +46,18 @@ fn same_bytes<T: DeserializeOwned + Serialize>(data: &str) -> Result<(), String>
     }
 }
 
+fn named(event: &sse::SseEvent, name: &str, data: &str) -> Result<(), String> {
+    if event.event.as_deref() == Some(name) {
+        Ok(())
+    } else {
+        Err(format!("event name {:?} for {data}", event.event))
+    }
+}
+
 fn check_stream(answer: &Answer) -> Result<(), String> {
     let events = sse::parse_all(&answer.body);
     let last = events.last().ok_or("empty stream")?;
-    if answer.path != "/v1/messages" && !last.is_done() {
+    if !last.is_done() {
         return Err("stream does not end with [DONE]".into());
     }
     let mut chunks = 0;
@@ -65,12 +75,16 @@ fn check_stream(answer: &Answer) -> Result<(), String> {
         match answer.path.as_str() {
             "/v1/chat/completions" => same_bytes::<ChatCompletionChunk>(data)?,
             "/v1/completions" => same_bytes::<CompletionChunk>(data)?,
+            "/v1/responses" => {
+                same_bytes::<ResponseStreamEvent>(data)?;
+                let parsed: ResponseStreamEvent =
+                    serde_json::from_str(data).map_err(|e| e.to_string())?;
+                named(event, parsed.event_name(), data)?;
+            }
             _ => {
                 same_bytes::<StreamEvent>(data)?;
                 let parsed: StreamEvent = serde_json::from_str(data).map_err(|e| e.to_string())?;
-                if event.event.as_deref() != Some(parsed.event_name()) {
-                    return Err(format!("event name {:?} for {data}", event.event));
-                }
+                named(event, parsed.event_name(), data)?;
             }
         }
     }
@@ -87,6 +101,8 @@ fn check(answer: &Answer) -> Result<(), String> {
     match answer.path.as_str() {
         "/v1/chat/completions" => same_value::<ChatCompletionResponse>(&answer.body),
         "/v1/completions" => same_value::<CompletionResponse>(&answer.body),
+        "/v1/responses" => same_value::<ResponseObject>(&answer.body),
+        "/v1/responses/input_tokens" => same_value::<InputTokensResponse>(&answer.body),
         "/v1/messages" => same_value::<MessagesResponse>(&answer.body),
         "/v1/messages/count_tokens" => same_value::<CountTokensResponse>(&answer.body),
         other => Err(format!("unexpected route {other}")),
@@ -97,7 +113,7 @@ fn check(answer: &Answer) -> Result<(), String> {
 fn every_reference_answer_reads_back_unchanged() {
     let answers: Vec<Answer> =
         serde_json::from_str(include_str!("fixtures/transcript_responses.json")).unwrap();
-    assert!(answers.len() >= 40, "fixture lost cases: {}", answers.len());
+    assert!(answers.len() >= 50, "fixture lost cases: {}", answers.len());
     assert!(answers.iter().filter(|a| a.stream).count() >= 10);
     let failures: Vec<String> = answers
         .iter()

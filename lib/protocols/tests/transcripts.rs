@@ -1,4 +1,4 @@
-//! Every chat, completions, embeddings and Anthropic Messages request captured from the
+//! Every chat, completions, embeddings, Responses and Anthropic Messages request captured from the
 //! reference frontend (`fixtures/transcript_requests.json`: case name, route, request body,
 //! response status and error message, extracted from the golden HTTP transcripts) is fed to
 //! this crate's body parsing.
@@ -16,6 +16,7 @@ use stator_protocols::anthropic::{self, CountTokensRequest, MessagesRequest};
 use stator_protocols::openai::{
     ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ValidationOptions, parse_request,
 };
+use stator_protocols::responses::ResponsesRequest;
 
 #[derive(Deserialize)]
 struct Transcript {
@@ -60,6 +61,9 @@ impl Transcript {
             }
             "/v1/completions" => openai(parse_request::<CompletionRequest>(body, &opts).map(drop)),
             "/v1/embeddings" => openai(parse_request::<EmbeddingRequest>(body, &opts).map(drop)),
+            "/v1/responses" | "/v1/responses/input_tokens" => {
+                openai(parse_request::<ResponsesRequest>(body, &opts).map(drop))
+            }
             "/v1/messages" => messages(anthropic::parse_request::<MessagesRequest>(body).map(drop)),
             "/v1/messages/count_tokens" => {
                 messages(anthropic::parse_request::<CountTokensRequest>(body).map(drop))
@@ -73,7 +77,7 @@ impl Transcript {
 fn every_reference_request_gets_the_reference_outcome() {
     let cases: Vec<Transcript> =
         serde_json::from_str(include_str!("fixtures/transcript_requests.json")).unwrap();
-    assert!(cases.len() >= 70, "fixture lost cases: {}", cases.len());
+    assert!(cases.len() >= 80, "fixture lost cases: {}", cases.len());
     let mut failures = Vec::new();
     let mut decided = 0;
     for case in &cases {
