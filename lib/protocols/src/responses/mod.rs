@@ -4,6 +4,7 @@
 mod request;
 mod response;
 mod stream;
+mod to_chat;
 
 pub use request::{
     InputContent, InputContentPart, InputItem, InputMessage, InputTokensResponse, ResponseInput,
