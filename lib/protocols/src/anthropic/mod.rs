@@ -3,6 +3,7 @@
 
 mod request;
 mod response;
+mod to_chat;
 
 pub use request::{
     CacheControl, ContentBlock, CountTokensRequest, CountTokensResponse, Message, MessageContent,
