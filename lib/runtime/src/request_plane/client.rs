@@ -160,7 +160,7 @@ impl RequestPlaneClient {
         }
 
         let conn = self.pool.get(&target.address).await?;
-        match conn.send(encoded.freeze(), self.config.ack_timeout).await? {
+        match conn.send(&encoded, self.config.ack_timeout).await? {
             Ack::Accepted => {}
             Ack::Overloaded => return Err(StatorError::worker_overloaded(Ack::Overloaded.text())),
             Ack::Unavailable(text) | Ack::Rejected(text) => {

@@ -1,37 +1,41 @@
 //! Pooled, pipelined request connections: frames out in order, acks matched in order.
 
 use std::collections::VecDeque;
+use std::io::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StatorError;
 use crate::wire::{Ack, read_frame};
 
-/// Coalesce queued frames into writes of at most this many bytes.
-const WRITE_BATCH: usize = 256 * 1024;
 /// How long to wait for a TCP connection to a worker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request connection to a worker.
+///
+/// The calling task writes its frame itself when nothing is queued ahead of it (the common
+/// case: no hand-off to another task); bytes the socket does not take at once go to a
+/// backlog that a writer task flushes, so frames stay in order.
 pub(crate) struct Connection {
     state: Mutex<State>,
+    writer: OwnedWriteHalf,
+    backlog_ready: Notify,
     inflight: AtomicUsize,
     closed: CancellationToken,
 }
 
 struct State {
     pending: VecDeque<oneshot::Sender<Ack>>,
-    out: mpsc::UnboundedSender<Bytes>,
+    backlog: BytesMut,
 }
 
 impl Connection {
@@ -48,16 +52,17 @@ impl Connection {
             .set_nodelay(true)
             .map_err(|e| StatorError::cannot_connect(format!("{address}: {e}")))?;
         let (reader, writer) = stream.into_split();
-        let (out, rx) = mpsc::unbounded_channel();
         let conn = Arc::new(Self {
             state: Mutex::new(State {
                 pending: VecDeque::new(),
-                out,
+                backlog: BytesMut::new(),
             }),
+            writer,
+            backlog_ready: Notify::new(),
             inflight: AtomicUsize::new(0),
             closed: CancellationToken::new(),
         });
-        tokio::spawn(write_loop(writer, rx, Arc::clone(&conn)));
+        tokio::spawn(write_loop(Arc::clone(&conn)));
         tokio::spawn(read_loop(reader, Arc::clone(&conn), max_message_size));
         Ok(conn)
     }
@@ -65,7 +70,7 @@ impl Connection {
     /// Sends one encoded request frame and waits for its ack.
     pub(crate) async fn send(
         &self,
-        frame: Bytes,
+        frame: &[u8],
         ack_timeout: Duration,
     ) -> Result<Ack, StatorError> {
         let rx = {
@@ -75,8 +80,24 @@ impl Connection {
             }
             let (tx, rx) = oneshot::channel();
             state.pending.push_back(tx);
-            if state.out.send(frame).is_err() {
-                return Err(StatorError::disconnected("request connection closed"));
+            if state.backlog.is_empty() {
+                let written = match self.writer.try_write(frame) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+                    Err(e) => {
+                        drop(state);
+                        self.close();
+                        return Err(StatorError::disconnected(format!(
+                            "request connection failed: {e}"
+                        )));
+                    }
+                };
+                if written < frame.len() {
+                    state.backlog.extend_from_slice(&frame[written..]);
+                    self.backlog_ready.notify_one();
+                }
+            } else {
+                state.backlog.extend_from_slice(frame);
             }
             rx
         };
@@ -107,34 +128,43 @@ impl Connection {
         let mut state = self.state.lock();
         self.closed.cancel();
         state.pending.clear();
+        state.backlog.clear();
     }
 }
 
-async fn write_loop(
-    mut writer: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    conn: Arc<Connection>,
-) {
-    let mut batch = BytesMut::with_capacity(16 * 1024);
+/// Flushes the backlog whenever a sender leaves one.
+async fn write_loop(conn: Arc<Connection>) {
     loop {
-        let first = tokio::select! {
+        tokio::select! {
             () = conn.closed.cancelled() => return,
-            first = rx.recv() => first,
-        };
-        let Some(first) = first else { return };
-        batch.extend_from_slice(&first);
-        while batch.len() < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
-                Err(_) => break,
+            () = conn.backlog_ready.notified() => {}
+        }
+        loop {
+            if let Err(err) = conn.writer.writable().await {
+                tracing::debug!(error = %err, "request connection failed");
+                conn.close();
+                return;
+            }
+            let mut state = conn.state.lock();
+            if state.backlog.is_empty() {
+                break;
+            }
+            match conn.writer.try_write(&state.backlog) {
+                Ok(n) => {
+                    state.backlog.advance(n);
+                    if state.backlog.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(err) => {
+                    drop(state);
+                    tracing::debug!(error = %err, "request connection write failed");
+                    conn.close();
+                    return;
+                }
             }
         }
-        if let Err(err) = writer.write_all(&batch).await {
-            tracing::debug!(error = %err, "request connection write failed");
-            conn.close();
-            return;
-        }
-        batch.clear();
     }
 }
 
