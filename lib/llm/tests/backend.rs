@@ -36,6 +36,7 @@ fn options(stop: &[&str], include: bool) -> DetokenizeOptions {
         },
         include_stop_str_in_output: include,
         skip_special_tokens: true,
+        prompt_token_ids: Vec::new(),
     }
 }
 
@@ -94,6 +95,17 @@ fn stop_string_cuts_the_text_and_sets_the_reason() {
             .unwrap()
             == BackendOutput::default()
     );
+}
+
+#[test]
+fn prompt_context_does_not_leak_into_the_output() {
+    let prompt = encode("<|im_start|>assistant\nSure,");
+    let ids = encode(" here it is: 😀");
+    let mut opts = options(&[], false);
+    opts.prompt_token_ids = prompt;
+    let mut detok = Detokenizer::new(tokenizer(), &opts);
+    let outputs = run(&mut detok, &ids, &(1..=ids.len()).collect::<Vec<_>>());
+    assert_eq!(text_of(&outputs), " here it is: 😀");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! the captured HTTP transcripts).
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde_json::json;
 use stator_llm::Error;
@@ -14,9 +15,13 @@ fn card() -> ModelDeploymentCard {
     ModelDeploymentCard::from_local_path(dir, Some("qwen2.5-0.5b-mock")).unwrap()
 }
 
+/// Loading the tokenizer is the slow part of these tests; share one preprocessor.
+static PREPROCESSOR: LazyLock<ModelPreprocessor> =
+    LazyLock::new(|| ModelPreprocessor::from_card(&card()).expect("shipped model loads"));
+
 #[test]
 fn chat_prompt_and_tokens_match_dynamo() {
-    let pre = ModelPreprocessor::from_card(&card()).unwrap();
+    let pre = &*PREPROCESSOR;
     let messages = json!([{"role": "user", "content": "Write one sentence about the ocean."}]);
     let prompt = pre.render_chat(&messages, None, true, None).unwrap();
     assert_eq!(
@@ -37,7 +42,7 @@ fn chat_prompt_and_tokens_match_dynamo() {
 
 #[test]
 fn text_content_parts_are_joined() {
-    let pre = ModelPreprocessor::from_card(&card()).unwrap();
+    let pre = &*PREPROCESSOR;
     let messages = json!([{"role": "user", "content": [
         {"type": "text", "text": "Describe"}, {"type": "text", "text": " the sea."}
     ]}]);
@@ -52,7 +57,7 @@ fn text_content_parts_are_joined() {
 
 #[test]
 fn stop_conditions_carry_the_model_eos_ids() {
-    let pre = ModelPreprocessor::from_card(&card()).unwrap();
+    let pre = &*PREPROCESSOR;
     assert_eq!(pre.eos_token_ids(), [151_645, 151_643]);
     assert_eq!(pre.mdc_sum(), card().mdc_sum());
     let stop = vec!["xyz".to_owned()];

@@ -71,6 +71,9 @@ pub struct DetokenizeOptions {
     pub include_stop_str_in_output: bool,
     /// Whether special tokens produce no text.
     pub skip_special_tokens: bool,
+    /// The prompt's token ids; its last few seed the decoder so the first generated token
+    /// decodes as a continuation (matters for SentencePiece-style leading spaces).
+    pub prompt_token_ids: Vec<TokenId>,
 }
 
 /// The per-request detokenizer: turns engine deltas into [`BackendOutput`]s.
@@ -96,7 +99,11 @@ impl Detokenizer {
     /// A detokenizer for one sequence.
     pub fn new(tokenizer: Arc<dyn Tokenizer>, options: &DetokenizeOptions) -> Self {
         Self {
-            stream: DecodeStream::new(tokenizer, options.skip_special_tokens),
+            stream: DecodeStream::with_prompt(
+                tokenizer,
+                &options.prompt_token_ids,
+                options.skip_special_tokens,
+            ),
             jail: StopJail::new(&options.stop.stop, options.include_stop_str_in_output),
             hidden_stop_ids: options.stop.stop_token_ids_hidden.clone(),
             min_tokens: options.stop.min_tokens.unwrap_or(0),
