@@ -14,7 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::procstat::{CpuSnapshot, ProcTarget, RssSampler};
+use crate::procstat::{CpuSnapshot, ProcTarget, RssSampler, rss_kib};
 use crate::request::{HttpClient, RequestOutcome, send};
 use crate::workload::Workload;
 
@@ -47,6 +47,8 @@ pub struct RowPlan {
     pub first_index: u64,
     /// Process whose CPU and RSS are measured (the frontend), if any.
     pub target_pid: Option<u32>,
+    /// Worker processes whose summed CPU is measured (e.g. mocker processes).
+    pub worker_pids: Vec<u32>,
 }
 
 /// Raw measurements of one row.
@@ -62,6 +64,8 @@ pub struct RowMeasurement {
     pub cpu_end: CpuSnapshot,
     /// Largest `VmRSS` of the target during the measured phase, in KiB.
     pub target_rss_max_kib: Option<u64>,
+    /// `VmRSS` of the target when the measured phase started, in KiB.
+    pub target_rss_start_kib: Option<u64>,
 }
 
 /// Sends every body in `bodies` with `concurrency` closed-loop tasks; outcomes in body order.
@@ -119,12 +123,15 @@ pub async fn run_row(client: &HttpClient, workload: &Workload, plan: &RowPlan) -
     let rss = plan
         .target_pid
         .map(|pid| RssSampler::start(ProcTarget::Pid(pid), RSS_INTERVAL));
-    let cpu_start = CpuSnapshot::take(plan.target_pid);
+    let target_rss_start_kib = plan
+        .target_pid
+        .and_then(|pid| rss_kib(ProcTarget::Pid(pid)).ok());
+    let cpu_start = CpuSnapshot::take(plan.target_pid, &plan.worker_pids);
     let started = Instant::now();
     let outcomes =
         run_closed_loop(client, &plan.uri, measured, plan.concurrency, plan.timeout).await;
     let window = started.elapsed();
-    let cpu_end = CpuSnapshot::take(plan.target_pid);
+    let cpu_end = CpuSnapshot::take(plan.target_pid, &plan.worker_pids);
     let target_rss_max_kib = match rss {
         // Joining the sampler thread blocks briefly; keep it off the async workers.
         Some(sampler) => tokio::task::spawn_blocking(move || sampler.finish())
@@ -139,5 +146,6 @@ pub async fn run_row(client: &HttpClient, workload: &Workload, plan: &RowPlan) -
         cpu_start,
         cpu_end,
         target_rss_max_kib,
+        target_rss_start_kib,
     }
 }

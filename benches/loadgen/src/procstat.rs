@@ -150,6 +150,8 @@ impl RssSampler {
 pub struct CpuSnapshot {
     /// CPU seconds of the sampled process, if any and readable.
     pub target: Option<f64>,
+    /// Summed CPU seconds of the worker processes, if any were given and all are readable.
+    pub workers: Option<f64>,
     /// CPU seconds of the load generator.
     pub own: Option<f64>,
     /// Machine busy/total jiffies.
@@ -158,9 +160,18 @@ pub struct CpuSnapshot {
 
 impl CpuSnapshot {
     /// Reads all counters now.
-    pub fn take(target: Option<u32>) -> Self {
+    pub fn take(target: Option<u32>, workers: &[u32]) -> Self {
+        let workers = (!workers.is_empty())
+            .then(|| {
+                workers
+                    .iter()
+                    .map(|&pid| cpu_seconds(ProcTarget::Pid(pid)).ok())
+                    .sum::<Option<f64>>()
+            })
+            .flatten();
         Self {
             target: target.and_then(|pid| cpu_seconds(ProcTarget::Pid(pid)).ok()),
+            workers,
             own: cpu_seconds(ProcTarget::SelfProcess).ok(),
             machine: machine_jiffies().ok(),
         }
@@ -186,7 +197,9 @@ mod tests {
         let (busy, total) = machine_jiffies().unwrap_or((1, 0));
         assert!(busy <= total);
         let pid = std::process::id();
-        assert!(CpuSnapshot::take(Some(pid)).target.is_some());
+        let snapshot = CpuSnapshot::take(Some(pid), &[pid, pid]);
+        assert!(snapshot.target.is_some() && snapshot.workers.is_some());
+        assert!(CpuSnapshot::take(None, &[pid, u32::MAX]).workers.is_none());
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub struct RowReport {
     pub target_cpu_ms_per_req: Option<f64>,
     /// Largest sampled RSS of the process, MiB.
     pub target_rss_max_mb: Option<f64>,
+    /// RSS of the process when the measured window started, MiB.
+    pub target_rss_start_mb: Option<f64>,
+    /// Worker process ids (`--worker-pid`).
+    pub worker_pids: Vec<u32>,
+    /// Summed CPU of the worker processes over the window, % of one core.
+    pub worker_cpu_pct: Option<f64>,
     /// CPU of the load generator itself over the window, % of one core.
     pub loadgen_cpu_pct: Option<f64>,
     /// Whole-machine busy CPU over the window, % of all cores.
@@ -148,14 +154,22 @@ impl RowReport {
                 .filter(|_| !ok.is_empty())
                 .map(|s| s * 1000.0 / ok.len() as f64),
             target_rss_max_mb: m.target_rss_max_kib.map(|kib| kib as f64 / 1024.0),
+            target_rss_start_mb: m.target_rss_start_kib.map(|kib| kib as f64 / 1024.0),
+            worker_pids: plan.worker_pids.clone(),
+            worker_cpu_pct: m
+                .cpu_start
+                .workers
+                .zip(m.cpu_end.workers)
+                .map(|(a, b)| rate(b - a)),
             loadgen_cpu_pct: m.cpu_start.own.zip(m.cpu_end.own).map(|(a, b)| rate(b - a)),
             machine_busy_pct,
         }
     }
 
-    /// The markdown table header matching [`RowReport::markdown_row`].
-    pub fn markdown_header() -> String {
-        let columns = [
+    /// The markdown table header matching [`RowReport::markdown_row`]; `with_workers` adds the
+    /// worker CPU column that rows with `--worker-pid` carry.
+    pub fn markdown_header(with_workers: bool) -> String {
+        let mut columns = vec![
             "label",
             "c",
             "requests",
@@ -174,6 +188,9 @@ impl RowReport {
             "frontend RSS max MB",
             "loadgen CPU %",
         ];
+        if with_workers {
+            columns.push("worker CPU %");
+        }
         let sep = vec!["---"; columns.len()];
         format!("| {} |\n|{}|", columns.join(" | "), sep.join("|"))
     }
@@ -181,7 +198,8 @@ impl RowReport {
     /// This row as a markdown table row (`-` where a value is unavailable).
     pub fn markdown_row(&self) -> String {
         let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), sig);
-        let cells = [
+        let whole = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        let mut cells = vec![
             self.label.clone(),
             self.concurrency.to_string(),
             self.requests.to_string(),
@@ -196,14 +214,15 @@ impl RowReport {
             format!("{:.0}", self.cached_tokens_per_req),
             self.cache_hit_rate
                 .map_or_else(|| "-".to_owned(), |r| format!("{:.0} %", r * 100.0)),
-            self.target_cpu_pct
-                .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}")),
+            whole(self.target_cpu_pct),
             opt(self.target_cpu_ms_per_req),
             self.target_rss_max_mb
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}")),
-            self.loadgen_cpu_pct
-                .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}")),
+            whole(self.loadgen_cpu_pct),
         ];
+        if !self.worker_pids.is_empty() {
+            cells.push(whole(self.worker_cpu_pct));
+        }
         format!("| {} |", cells.join(" | "))
     }
 }
@@ -222,6 +241,11 @@ fn sig(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::{RowReport, sig};
+    use crate::chunk::Usage;
+    use crate::engine::{RowMeasurement, RowPlan};
+    use crate::procstat::CpuSnapshot;
+    use crate::request::{RequestError, RequestOutcome};
+    use std::time::Duration;
 
     #[test]
     fn significant_digits() {
@@ -232,24 +256,83 @@ mod tests {
         assert_eq!(sig(23922.4), "23922");
     }
 
+    fn report(worker_pids: Vec<u32>) -> RowReport {
+        let plan = RowPlan {
+            uri: "http://127.0.0.1:1/v1/chat/completions"
+                .parse()
+                .expect("static uri"),
+            concurrency: 2,
+            requests: 2,
+            warmup: 0,
+            timeout: Duration::from_secs(1),
+            first_index: 0,
+            target_pid: Some(1),
+            worker_pids,
+        };
+        let ok = RequestOutcome {
+            ttft: Some(Duration::from_millis(2)),
+            e2e: Duration::from_millis(65),
+            content_chunks: 64,
+            usage: Some(Usage {
+                prompt_tokens: 500,
+                completion_tokens: 64,
+                cached_tokens: 384,
+            }),
+            error: None,
+        };
+        let failed = RequestOutcome {
+            error: Some(RequestError::Timeout),
+            ..ok.clone()
+        };
+        let snapshot = |cpu: f64| CpuSnapshot {
+            target: Some(cpu),
+            workers: Some(cpu),
+            own: Some(cpu),
+            machine: None,
+        };
+        let measurement = RowMeasurement {
+            outcomes: vec![ok, failed],
+            window: Duration::from_secs(2),
+            cpu_start: snapshot(1.0),
+            cpu_end: snapshot(1.5),
+            target_rss_max_kib: Some(2048),
+            target_rss_start_kib: Some(1024),
+        };
+        RowReport::new("x", &plan, &measurement)
+    }
+
+    #[test]
+    fn summary_follows_the_peer_definitions() {
+        let r = report(Vec::new());
+        assert_eq!((r.requests, r.ok, r.errors), (2, 1, 1));
+        assert_eq!(r.error_kinds.get("timeout"), Some(&1));
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(close(Some(r.req_per_s), 0.5));
+        assert!(close(Some(r.out_tok_per_s), 32.0));
+        assert!(close(r.target_cpu_pct, 25.0));
+        // CPU ms/request = CPU % x 10 / req/s.
+        assert!(close(r.target_cpu_ms_per_req, 25.0 * 10.0 / 0.5));
+        assert!(close(r.itl_ms.map(|q| q.p50), 1.0));
+        assert!(close(r.cache_hit_rate, 384.0 / 500.0));
+        assert!(close(r.target_rss_max_mb, 2.0));
+        assert_eq!(r.worker_cpu_pct, Some(25.0));
+    }
+
     #[test]
     fn header_and_row_have_the_same_width() {
-        let header = RowReport::markdown_header();
-        let columns = header
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .matches('|')
-            .count();
-        assert_eq!(
-            header
-                .lines()
-                .nth(1)
-                .unwrap_or_default()
-                .matches('|')
-                .count(),
-            columns
+        let width = |line: &str| line.matches('|').count();
+        for (workers, columns) in [(Vec::new(), 17), (vec![1], 18)] {
+            let header = RowReport::markdown_header(!workers.is_empty());
+            let lines: Vec<&str> = header.lines().collect();
+            let row = report(workers).markdown_row();
+            assert_eq!(width(lines[0]), columns + 1);
+            assert_eq!(width(lines[1]), columns + 1);
+            assert_eq!(width(&row), columns + 1);
+        }
+        assert!(
+            report(Vec::new())
+                .markdown_row()
+                .starts_with("| x | 2 | 2 | 1 | 0.500 | 32 | 2.00 |")
         );
-        assert_eq!(columns, 18);
     }
 }

@@ -8,263 +8,25 @@
 use bytes::Bytes;
 use serde_json::json;
 
-/// Short common words used to build prompts.
-const WORDS: &[&str] = &[
-    "time",
-    "year",
-    "people",
-    "way",
-    "day",
-    "man",
-    "thing",
-    "woman",
-    "life",
-    "child",
-    "world",
-    "school",
-    "state",
-    "family",
-    "student",
-    "group",
-    "country",
-    "problem",
-    "hand",
-    "part",
-    "place",
-    "case",
-    "week",
-    "company",
-    "system",
-    "program",
-    "question",
-    "work",
-    "number",
-    "night",
-    "point",
-    "home",
-    "water",
-    "room",
-    "mother",
-    "area",
-    "money",
-    "story",
-    "fact",
-    "month",
-    "lot",
-    "right",
-    "study",
-    "book",
-    "eye",
-    "job",
-    "word",
-    "business",
-    "issue",
-    "side",
-    "kind",
-    "head",
-    "house",
-    "service",
-    "friend",
-    "father",
-    "power",
-    "hour",
-    "game",
-    "line",
-    "end",
-    "member",
-    "law",
-    "car",
-    "city",
-    "name",
-    "team",
-    "minute",
-    "idea",
-    "kid",
-    "body",
-    "back",
-    "parent",
-    "face",
-    "level",
-    "office",
-    "door",
-    "health",
-    "art",
-    "war",
-    "history",
-    "party",
-    "result",
-    "change",
-    "morning",
-    "reason",
-    "research",
-    "girl",
-    "guy",
-    "moment",
-    "air",
-    "teacher",
-    "force",
-    "good",
-    "new",
-    "first",
-    "last",
-    "long",
-    "great",
-    "little",
-    "own",
-    "other",
-    "old",
-    "big",
-    "high",
-    "different",
-    "small",
-    "large",
-    "next",
-    "early",
-    "young",
-    "important",
-    "few",
-    "public",
-    "bad",
-    "same",
-    "able",
-    "make",
-    "know",
-    "take",
-    "see",
-    "come",
-    "think",
-    "look",
-    "want",
-    "give",
-    "use",
-    "find",
-    "tell",
-    "ask",
-    "feel",
-    "try",
-    "leave",
-    "call",
-    "keep",
-    "let",
-    "begin",
-    "seem",
-    "help",
-    "talk",
-    "turn",
-    "start",
-    "show",
-    "hear",
-    "play",
-    "run",
-    "move",
-    "like",
-    "live",
-    "believe",
-    "hold",
-    "bring",
-    "happen",
-    "write",
-    "provide",
-    "sit",
-    "stand",
-    "lose",
-    "pay",
-    "meet",
-    "include",
-    "continue",
-    "set",
-    "learn",
-    "lead",
-    "understand",
-    "watch",
-    "follow",
-    "stop",
-    "create",
-    "speak",
-    "read",
-    "allow",
-    "add",
-    "spend",
-    "grow",
-    "open",
-    "walk",
-    "win",
-    "offer",
-    "remember",
-    "love",
-    "consider",
-    "appear",
-    "buy",
-    "wait",
-    "serve",
-    "die",
-    "send",
-    "expect",
-    "build",
-    "stay",
-    "fall",
-    "cut",
-    "reach",
-    "kill",
-    "remain",
-    "river",
-    "stone",
-    "light",
-    "green",
-    "blue",
-    "red",
-    "small",
-    "quiet",
-    "music",
-    "paper",
-    "table",
-    "window",
-    "garden",
-    "tree",
-    "bird",
-    "road",
-    "train",
-    "market",
-    "field",
-    "summer",
-    "winter",
-    "ocean",
-    "mountain",
-    "cloud",
-    "rain",
-    "sun",
-    "moon",
-    "star",
-    "island",
-    "bridge",
-    "village",
-    "forest",
-    "letter",
-    "picture",
-    "voice",
-    "street",
-    "doctor",
-    "animal",
-    "color",
-    "dream",
-    "energy",
-    "nature",
-    "season",
-    "simple",
-    "strong",
-    "clear",
-    "early",
-    "free",
-    "full",
-    "warm",
-    "cold",
-    "dark",
-    "bright",
-    "happy",
-    "ready",
-    "real",
-    "sure",
-];
+/// Short common words used to build prompts, separated by whitespace.
+const WORDS: &str = "\
+    time year people way day man thing woman life child world school state family student \
+    group country problem hand part place case week company system program question work \
+    number night point home water room mother area money story fact month lot right study book \
+    eye job word business issue side kind head house service friend father power hour game \
+    line end member law car city name team minute idea kid body back parent face level office \
+    door health art war history party result change morning reason research girl guy moment \
+    air teacher force good new first last long great little own other old big high different \
+    small large next early young important few public bad same able make know take see come \
+    think look want give use find tell ask feel try leave call keep let begin seem help talk \
+    turn start show hear play run move like live believe hold bring happen write provide sit \
+    stand lose pay meet include continue set learn lead understand watch follow stop create \
+    speak read allow add spend grow open walk win offer remember love consider appear buy wait \
+    serve die send expect build stay fall cut reach kill remain river stone light green blue \
+    red small quiet music paper table window garden tree bird road train market field summer \
+    winter ocean mountain cloud rain sun moon star island bridge village forest letter picture \
+    voice street doctor animal color dream energy nature season simple strong clear early free \
+    full warm cold dark bright happy ready real sure";
 
 /// SplitMix64: tiny, fast and stable across builds (unlike `StdRng`).
 #[derive(Debug, Clone)]
@@ -307,16 +69,17 @@ pub struct WorkloadSpec {
 #[derive(Debug, Clone)]
 pub struct Workload {
     spec: WorkloadSpec,
+    vocabulary: Vec<&'static str>,
     prefixes: Vec<String>,
 }
 
-fn words(rng: &mut SplitMix64, count: usize) -> String {
+fn words(vocabulary: &[&str], rng: &mut SplitMix64, count: usize) -> String {
     let mut text = String::with_capacity(count * 7);
     for i in 0..count {
         if i > 0 {
             text.push(' ');
         }
-        text.push_str(WORDS[rng.below(WORDS.len())]);
+        text.push_str(vocabulary[rng.below(vocabulary.len())]);
     }
     text
 }
@@ -324,16 +87,21 @@ fn words(rng: &mut SplitMix64, count: usize) -> String {
 impl Workload {
     /// Builds the shared prefixes of `spec`.
     pub fn new(spec: WorkloadSpec) -> Self {
+        let vocabulary: Vec<&'static str> = WORDS.split_whitespace().collect();
         let prefixes = (0..spec.prefix_groups)
             .map(|group| {
                 let mut rng = SplitMix64(spec.seed ^ 0x5052_4546_4958_0000 ^ group as u64);
                 format!(
                     "You are assistant number {group}. {}.",
-                    words(&mut rng, spec.prefix_words)
+                    words(&vocabulary, &mut rng, spec.prefix_words)
                 )
             })
             .collect();
-        Self { spec, prefixes }
+        Self {
+            spec,
+            vocabulary,
+            prefixes,
+        }
     }
 
     /// The prefix group of request `index` (round-robin over the groups).
@@ -347,7 +115,7 @@ impl Workload {
             SplitMix64(self.spec.seed.rotate_left(17) ^ index.wrapping_mul(0x2545_F491_4F6C_DD1D));
         let user = format!(
             "Request {index}: {}.",
-            words(&mut rng, self.spec.unique_words)
+            words(&self.vocabulary, &mut rng, self.spec.unique_words)
         );
         let mut messages = Vec::with_capacity(2);
         if let Some(group) = self.group_of(index) {

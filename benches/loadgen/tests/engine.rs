@@ -109,6 +109,7 @@ async fn row_report_summarizes_a_measured_window() {
         timeout: TIMEOUT,
         first_index: 0,
         target_pid: Some(std::process::id()),
+        worker_pids: vec![std::process::id()],
     };
     let measurement = run_row(&client, &workload("ok", 8), &plan).await;
     let report = RowReport::new("test", &plan, &measurement);
@@ -129,10 +130,13 @@ async fn row_report_summarizes_a_measured_window() {
     assert!(report.ttft_ms.is_some() && report.itl_ms.is_some() && report.e2e_ms.is_some());
     assert!(report.target_cpu_ms_per_req.is_some());
     assert!(report.target_rss_max_mb.is_some_and(|mb| mb > 0.0));
+    assert!(report.target_rss_start_mb.is_some_and(|mb| mb > 0.0));
+    assert!(report.worker_cpu_pct.is_some());
     assert!(report.markdown_row().starts_with("| test | 3 | 9 | 0 |"));
 
     let failing = RowPlan {
         requests: 4,
+        worker_pids: Vec::new(),
         ..plan
     };
     let measurement = run_row(&client, &workload("http500", 8), &failing).await;

@@ -58,6 +58,9 @@ pub struct Args {
     /// PID of the frontend process whose CPU and RSS are measured.
     #[arg(long, env = "LOADGEN_PID")]
     pub pid: Option<u32>,
+    /// Worker PIDs (comma-separated) whose summed CPU is reported too (e.g. mocker processes).
+    #[arg(long, env = "LOADGEN_WORKER_PID", value_delimiter = ',')]
+    pub worker_pid: Vec<u32>,
     /// Shell command starting the frontend; it is measured (unless `--pid`) and stopped at the end.
     #[arg(long, env = "LOADGEN_SPAWN")]
     pub spawn: Option<String>,

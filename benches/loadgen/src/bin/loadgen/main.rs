@@ -108,7 +108,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         None => None,
     };
 
-    println!("{}", RowReport::markdown_header());
+    println!(
+        "{}",
+        RowReport::markdown_header(!args.worker_pid.is_empty())
+    );
     let mut first_index = 0u64;
     for (concurrency, requests) in rows {
         if let Some(status) = spawned.as_mut().and_then(Spawned::exited) {
@@ -122,6 +125,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             timeout: Duration::from_secs_f64(args.timeout_s),
             first_index,
             target_pid,
+            worker_pids: args.worker_pid.clone(),
         };
         first_index += (args.warmup + requests) as u64;
         let measurement = run_row(&client, &workload, &plan).await;
