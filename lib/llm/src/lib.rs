@@ -3,6 +3,8 @@
 //! - [`model_card`]: the model deployment card (Dynamo 1.6.1's JSON shape, blake3-checked
 //!   files, the `mdc_sum` worker-set checksum), built from a model directory, self-hosted by a
 //!   worker and fetched into a verified local cache by a frontend.
+//! - [`model_watcher`]: published cards grouped into worker sets, readiness by worker type
+//!   and `needs`, and the set/model additions and removals a discovery watch implies.
 //! - [`template`]: Hugging Face chat templates rendered with minijinja like transformers does.
 //! - [`preprocess`]: prompt formatting, tokenization, stop conditions, the context budget.
 //! - [`backend`]: incremental detokenization with hidden stop ids, held-back stop strings and
@@ -46,6 +48,7 @@
 pub mod backend;
 mod error;
 pub mod model_card;
+pub mod model_watcher;
 pub mod preprocess;
 pub mod template;
 
