@@ -208,3 +208,29 @@ fn named_templates_pick_tool_use_when_tools_are_given() {
     assert_eq!(render(&template, &messages, None, true), "plain");
     assert_eq!(render(&template, &messages, Some(&tools), true), "tools:1");
 }
+
+#[test]
+fn common_python_idioms_of_hf_templates_render() {
+    let template = ChatTemplate::new(
+        &json!(
+            "{%- for m in messages %}\
+             {%- set content = m.content.split('</think>')[-1].lstrip('\\n') %}\
+             {%- if m.role.startswith('assi') %}[{{ content }}]{% else %}{{ content | trim }}{% endif %}\
+             {{- m.get('name', '?') }}\
+             {%- endfor %}\
+             {%- set ns = namespace(n=0) %}{% for t in tools %}{% set ns.n = ns.n + 1 %}{% endfor %}#{{ ns.n }}\
+             {{- tools[0].function.parameters | tojson }}"
+        ),
+        SpecialTokens::default(),
+    )
+    .unwrap();
+    let messages = json!([
+        {"role": "user", "content": "  hi ", "name": "ann"},
+        {"role": "assistant", "content": "<think>hmm</think>\n\nhello"}
+    ]);
+    let tools = weather_tool();
+    assert_eq!(
+        render(&template, &messages, Some(&tools), true),
+        r#"hiann[hello]?#1{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}"#
+    );
+}
