@@ -40,9 +40,16 @@ impl SseParser {
             }
         }
         while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.line.extend_from_slice(&rest[..pos]);
-            let line = std::mem::take(&mut self.line);
-            self.finish_line(&line, out);
+            if self.line.is_empty() {
+                // Common case: the whole line is in this piece; no copy.
+                self.finish_line(&rest[..pos], out);
+            } else {
+                self.line.extend_from_slice(&rest[..pos]);
+                let mut line = std::mem::take(&mut self.line);
+                self.finish_line(&line, out);
+                line.clear();
+                self.line = line;
+            }
             if rest[pos] == b'\r' {
                 match rest.get(pos + 1) {
                     Some(b'\n') => rest = &rest[pos + 2..],
@@ -62,8 +69,10 @@ impl SseParser {
     /// Dispatches a final event that was not followed by a blank line (the stream ended).
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
         if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
+            let mut line = std::mem::take(&mut self.line);
             self.finish_line(&line, out);
+            line.clear();
+            self.line = line;
         }
         self.dispatch(out);
     }
@@ -83,7 +92,11 @@ impl SseParser {
             }
             None => (line, &[][..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Strict decoding first: it is much faster than the lossy path on valid UTF-8.
+        let value = std::str::from_utf8(value).map_or_else(
+            |_| String::from_utf8_lossy(value),
+            std::borrow::Cow::Borrowed,
+        );
         match name {
             b"data" => match &mut self.data {
                 Some(data) => {
