@@ -3,9 +3,11 @@
 //!
 //! `POST` bodies pick the behaviour by `model`: `http500` answers a JSON 500; `sse-error`
 //! streams one token then an error event and `[DONE]`; `truncated` streams the tokens and ends
-//! without `[DONE]`; `hang` never answers; anything else streams `max_tokens` content chunks
-//! shaped like Dynamo's (role in the first, an empty-delta finish chunk, a usage chunk with
-//! cached tokens, `[DONE]`). `GET` answers a models list with the single id `mock`.
+//! without `[DONE]`; `empty` streams no content and reports 0 completion tokens; `hang` never
+//! answers; anything else streams `max_tokens` content chunks shaped like Dynamo's (role in the
+//! first, an empty-delta finish chunk, a usage chunk with cached tokens, `[DONE]`). Requests
+//! without `"stream": true` get one `chat.completion` JSON body instead. `GET` answers a models
+//! list with the single id `mock`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,8 +110,43 @@ fn chunk(delta: &Value, finish: Option<&str>) -> String {
     format!("data: {value}\n\n")
 }
 
+/// Output tokens the mock produces for `model`.
+fn token_count(model: &str, max_tokens: u64) -> u64 {
+    match model {
+        "sse-error" => 1,
+        "empty" => 0,
+        _ => max_tokens,
+    }
+}
+
+fn usage(completion_tokens: u64) -> Value {
+    json!({"prompt_tokens": MOCK_PROMPT_TOKENS, "completion_tokens": completion_tokens,
+           "total_tokens": MOCK_PROMPT_TOKENS + completion_tokens,
+           "prompt_tokens_details": {"cached_tokens": MOCK_CACHED_TOKENS}})
+}
+
+/// The unary (`stream: false`) answer: the same text folded into one message.
+fn unary_body(model: &str, max_tokens: u64) -> String {
+    let tokens = token_count(model, max_tokens);
+    let text: String = (0..tokens)
+        .map(|i| {
+            if i == 0 {
+                "tok0 é".to_owned()
+            } else {
+                format!(" tok{i}")
+            }
+        })
+        .collect();
+    json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": "mock",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
+        "usage": usage(tokens),
+    })
+    .to_string()
+}
+
 fn stream_events(model: &str, max_tokens: u64) -> Vec<String> {
-    let tokens = if model == "sse-error" { 1 } else { max_tokens };
+    let tokens = token_count(model, max_tokens);
     let mut events: Vec<String> = (0..tokens)
         .map(|i| {
             let delta = if i == 0 {
@@ -130,10 +167,7 @@ fn stream_events(model: &str, max_tokens: u64) -> Vec<String> {
             events.push(chunk(&json!({}), Some("length")));
             let usage = json!({
                 "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": "mock",
-                "choices": [],
-                "usage": {"prompt_tokens": MOCK_PROMPT_TOKENS, "completion_tokens": max_tokens,
-                          "total_tokens": MOCK_PROMPT_TOKENS + max_tokens,
-                          "prompt_tokens_details": {"cached_tokens": MOCK_CACHED_TOKENS}},
+                "choices": [], "usage": usage(tokens),
             });
             events.push(format!(": keep-alive\n\ndata: {usage}\n\n"));
         }
@@ -177,6 +211,12 @@ async fn respond(
                 r#"{"message":"Internal server error","type":"Internal Server Error","code":500}"#;
             stream
                 .write_all(fixed_response("500 Internal Server Error", body).as_bytes())
+                .await
+        }
+        _ if request.body["stream"] != true => {
+            let body = unary_body(model, max_tokens);
+            stream
+                .write_all(fixed_response("200 OK", &body).as_bytes())
                 .await
         }
         _ => {

@@ -41,7 +41,7 @@ pub enum RequestError {
     /// The stream ended without `data: [DONE]`.
     #[error("stream ended without [DONE]")]
     Incomplete,
-    /// A 200 answer that carried no content at all.
+    /// A 200 answer with no content and no reported completion tokens.
     #[error("no content in the answer")]
     Empty,
 }
@@ -101,6 +101,12 @@ struct Progress {
 }
 
 impl Progress {
+    /// Whether usage reported output tokens (text may legitimately be empty, e.g. a token
+    /// that decodes to nothing on its own).
+    fn reported_tokens(&self) -> bool {
+        self.usage.is_some_and(|u| u.completion_tokens > 0)
+    }
+
     fn apply(&mut self, events: &mut Vec<SseEvent>) {
         for event in events.drain(..) {
             match classify(&event) {
@@ -218,7 +224,7 @@ async fn exchange(
     if progress.done_at.is_none() && progress.error.is_none() {
         return Err(RequestError::Incomplete);
     }
-    if progress.content_chunks == 0 && progress.error.is_none() {
+    if progress.content_chunks == 0 && progress.error.is_none() && !progress.reported_tokens() {
         return Err(RequestError::Empty);
     }
     Ok(())
@@ -245,7 +251,7 @@ fn unary(bytes: &[u8], progress: &mut Progress) -> Result<(), RequestError> {
         .map(str::len)
         .sum::<usize>();
     progress.apply(&mut vec![event]);
-    if text_len == 0 && progress.error.is_none() {
+    if text_len == 0 && progress.error.is_none() && !progress.reported_tokens() {
         return Err(RequestError::Empty);
     }
     Ok(())

@@ -12,7 +12,11 @@ use stator_loadgen::{
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn workload(model: &str, max_tokens: u32) -> Workload {
-    Workload::new(WorkloadSpec {
+    Workload::new(spec(model, max_tokens))
+}
+
+fn spec(model: &str, max_tokens: u32) -> WorkloadSpec {
+    WorkloadSpec {
         model: model.into(),
         prefix_groups: 2,
         prefix_words: 20,
@@ -20,7 +24,7 @@ fn workload(model: &str, max_tokens: u32) -> Workload {
         max_tokens,
         stream: true,
         seed: 3,
-    })
+    }
 }
 
 /// A mock that splits every event into 7-byte HTTP chunks (lines and UTF-8 straddle chunks).
@@ -92,8 +96,32 @@ async fn errors_are_classified() {
     for outcome in run("truncated", TIMEOUT).await {
         assert_eq!(outcome.error, Some(RequestError::Incomplete));
     }
+    for outcome in run("empty", TIMEOUT).await {
+        assert_eq!(outcome.error, Some(RequestError::Empty));
+    }
     for outcome in run("hang", Duration::from_millis(300)).await {
         assert_eq!(outcome.error, Some(RequestError::Timeout));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unary_answers_count_usage_without_ttft() {
+    let server = start().await;
+    let client = http_client(2);
+    let w = Workload::new(WorkloadSpec {
+        stream: false,
+        ..spec("ok", 6)
+    });
+    let bodies = (0..4).map(|i| w.body(i)).collect();
+    let outcomes = run_closed_loop(&client, &uri(&server.base_url()), bodies, 2, TIMEOUT).await;
+    for outcome in outcomes {
+        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.ttft, None);
+        assert_eq!(outcome.tokens(), 6);
+        assert_eq!(
+            outcome.usage.map(|u| u.cached_tokens),
+            Some(MOCK_CACHED_TOKENS)
+        );
     }
 }
 
