@@ -8,6 +8,12 @@
 //! bottleneck. The `loadgen` binary turns this into one markdown table row per concurrency.
 //! All work runs on the tokio workers except `/proc` RSS sampling, which has its own thread.
 //!
+//! As a library it also serves end-to-end tests: [`Workload`] builds the shared-prefix
+//! requests, [`run_closed_loop`] sends them, and each [`RequestOutcome`] carries the server's
+//! cached-token count, so a test can compare prompt cache hits between router modes.
+//! [`MockServer`] (also the `loadgen-mock` binary) serves a Dynamo-shaped stream, for tests and
+//! for measuring the generator's own ceiling.
+//!
 //! ```
 //! use stator_loadgen::{SseParser, StreamItem, classify};
 //!
