@@ -25,7 +25,7 @@ use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 
 /// Default jump size of the search (positions skipped per probe when no owner drops out).
-pub const DEFAULT_JUMP_SIZE: usize = 32;
+pub const DEFAULT_JUMP_SIZE: usize = 64;
 
 /// Deepest block position + 1 the flash index accepts; deeper stores are rejected with
 /// [`IndexerError::PositionOutOfRange`].

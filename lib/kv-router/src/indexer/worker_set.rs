@@ -132,8 +132,8 @@ impl WorkerSet {
         let n = a.words().len().min(b.words().len());
         self.reserve_words(n);
         let out = self.words_mut();
-        for i in 0..n {
-            out[i] |= a.words()[i] & b.words()[i];
+        for ((o, x), y) in out.iter_mut().zip(a.words()).zip(b.words()) {
+            *o |= x & y;
         }
     }
 

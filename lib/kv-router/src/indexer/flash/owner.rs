@@ -239,17 +239,16 @@ impl OwnerState {
                 } else {
                     None
                 };
-                match parent {
-                    Some(p) => p.children = p.children.saturating_sub(1),
-                    None => {
-                        self.drop_orphans(r.position, 1);
-                        if r.has_parent
-                            && let Some(w) = self.waiting.get_mut(&r.parent)
-                        {
-                            *w -= 1;
-                            if *w == 0 {
-                                self.waiting.remove(&r.parent);
-                            }
+                if let Some(p) = parent {
+                    p.children = p.children.saturating_sub(1);
+                } else {
+                    self.drop_orphans(r.position, 1);
+                    if r.has_parent
+                        && let Some(w) = self.waiting.get_mut(&r.parent)
+                    {
+                        *w -= 1;
+                        if *w == 0 {
+                            self.waiting.remove(&r.parent);
                         }
                     }
                 }

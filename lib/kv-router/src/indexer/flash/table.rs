@@ -47,7 +47,7 @@ type PositionMap = FxHashMap<LocalBlockHash, Slot>;
 
 #[derive(Debug)]
 struct Chunk {
-    maps: RwLock<Box<[PositionMap]>>,
+    maps: RwLock<[PositionMap; POSITIONS_PER_CHUNK]>,
 }
 
 /// One block to insert: position, local hash, sequence hash and fingerprint tag (0 unknown).
@@ -112,11 +112,7 @@ impl Table {
     fn chunk_or_init(&self, position: usize) -> &Chunk {
         self.chunks[position >> CHUNK_SHIFT].get_or_init(|| {
             Box::new(Chunk {
-                maps: RwLock::new(
-                    (0..POSITIONS_PER_CHUNK)
-                        .map(|_| PositionMap::default())
-                        .collect(),
-                ),
+                maps: RwLock::new(std::array::from_fn(|_| PositionMap::default())),
             })
         })
     }
@@ -205,15 +201,11 @@ impl Table {
         let maps = chunk.maps.read();
         let map = &maps[position & (POSITIONS_PER_CHUNK - 1)];
         match map.get(&query[position]) {
-            None => {}
-            Some(Slot::One(e)) => {
-                if entry_matches(e, fp, query, position, state) {
-                    match active {
-                        Some(a) => out.assign_and(a, &e.workers),
-                        None => out.clone_from(&e.workers),
-                    }
-                }
-            }
+            Some(Slot::One(e)) if entry_matches(e, fp, query, position, state) => match active {
+                Some(a) => out.assign_and(a, &e.workers),
+                None => out.clone_from(&e.workers),
+            },
+            None | Some(Slot::One(_)) => {}
             Some(Slot::Many(es)) => {
                 for e in es {
                     if entry_matches(e, fp, query, position, state) {
