@@ -8,6 +8,7 @@
 
 mod fingerprint;
 mod owner;
+mod pos_map;
 mod search;
 mod table;
 

@@ -17,7 +17,8 @@ use stator_tokens::SequenceHash;
 
 use super::Shared;
 use super::fingerprint::{mix, tag};
-use super::table::{MAX_POSITIONS, NewBlock};
+use super::pos_map::PosMap;
+use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
 use crate::indexer::IndexerError;
 use crate::protocols::{
     KvCacheEvent, KvCacheEventData, KvCacheRemoveData, KvCacheStoreData, KvCacheStoredBlockData,
@@ -44,7 +45,7 @@ struct BlockRecord {
 pub(crate) struct OwnerState {
     owner: WorkerWithDpRank,
     slot: u32,
-    blocks: FxHashMap<SequenceHash, BlockRecord>,
+    blocks: PosMap<SequenceHash, BlockRecord>,
     /// Orphan count per position.
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
@@ -59,7 +60,7 @@ impl OwnerState {
         Self {
             owner,
             slot,
-            blocks: FxHashMap::default(),
+            blocks: PosMap::default(),
             orphans: BTreeMap::new(),
             waiting: FxHashMap::default(),
             staged: Vec::new(),
@@ -118,7 +119,7 @@ impl OwnerState {
         }
         // Where the run starts, whether its parent is cached here, and the parent's fingerprint.
         let (start, parent_held, parent_sum) = match (store.parent_hash, store.start_position) {
-            (Some(parent), explicit) => match self.blocks.get(&parent) {
+            (Some(parent), explicit) => match self.blocks.get(parent) {
                 Some(r) => (
                     explicit.unwrap_or(r.position + 1),
                     true,
@@ -166,7 +167,14 @@ impl OwnerState {
         // Backward pass over the reverse lookup, so that each block learns whether its child in
         // this run is new (one lookup per block).
         let mut child_is_new = false;
-        for i in (0..store.blocks.len()).rev() {
+        let n = store.blocks.len();
+        for b in &store.blocks[n.saturating_sub(PREFETCH_AHEAD)..] {
+            self.blocks.prefetch(b.block_hash);
+        }
+        for i in (0..n).rev() {
+            if let Some(ahead) = i.checked_sub(PREFETCH_AHEAD) {
+                self.blocks.prefetch(store.blocks[ahead].block_hash);
+            }
             let b: &KvCacheStoredBlockData = &store.blocks[i];
             let position = start + i as u32;
             let (has_parent, parent) = if i == 0 {
@@ -176,7 +184,7 @@ impl OwnerState {
             } else {
                 (true, store.blocks[i - 1].block_hash)
             };
-            if let Some(r) = self.blocks.get_mut(&b.block_hash) {
+            if let Some(r) = self.blocks.get_mut(b.block_hash) {
                 r.children += u32::from(child_is_new);
                 child_is_new = false;
                 continue;
@@ -190,7 +198,7 @@ impl OwnerState {
                 self.drop_orphans(position + 1, adopted);
             }
             let fp_sum = self.fp_sums[i];
-            self.blocks.insert(
+            self.blocks.insert_new(
                 b.block_hash,
                 BlockRecord {
                     position,
@@ -205,7 +213,7 @@ impl OwnerState {
             child_is_new = true;
             if i == 0 && position > 0 {
                 if parent_held {
-                    if let Some(r) = self.blocks.get_mut(&parent) {
+                    if let Some(r) = self.blocks.get_mut(parent) {
                         r.children += 1;
                     }
                 } else {
@@ -221,21 +229,38 @@ impl OwnerState {
     }
 
     fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
-        for &seq in &remove.block_hashes {
-            let Some(r) = self.blocks.remove(&seq) else {
-                return Err(IndexerError::BlockNotFound {
+        // Pass 1: the reverse lookup and the gap bookkeeping; pass 2: the table, grouped by
+        // position chunk with the buckets prefetched.
+        self.staged.clear();
+        let mut result = Ok(());
+        let hashes = &remove.block_hashes;
+        for &seq in hashes.iter().take(PREFETCH_AHEAD) {
+            self.blocks.prefetch(seq);
+        }
+        for (k, &seq) in hashes.iter().enumerate() {
+            if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
+                self.blocks.prefetch(ahead);
+            }
+            let Some(r) = self.blocks.remove(seq) else {
+                result = Err(IndexerError::BlockNotFound {
                     owner: self.owner,
                     block: seq,
                 });
+                break;
             };
-            shared.table.remove(r.position, r.local, seq, self.slot);
+            self.staged.push(NewBlock {
+                position: r.position,
+                local: r.local,
+                seq,
+                fp: 0,
+            });
             if r.children > 0 {
                 self.add_orphans(r.position + 1, r.children);
                 *self.waiting.entry(seq).or_insert(0) += r.children;
             }
             if r.position > 0 {
                 let parent = if r.has_parent {
-                    self.blocks.get_mut(&r.parent)
+                    self.blocks.get_mut(r.parent)
                 } else {
                     None
                 };
@@ -254,17 +279,26 @@ impl OwnerState {
                 }
             }
         }
-        Ok(())
+        self.staged.sort_unstable_by_key(|b| b.position);
+        shared.table.remove(&self.staged, self.slot);
+        result
     }
 
     /// Drop every block of this owner from the table.
     pub(crate) fn clear(&mut self, shared: &Shared) {
-        for (seq, r) in self.blocks.drain() {
-            shared.table.remove(r.position, r.local, seq, self.slot);
-        }
+        self.staged.clear();
+        self.staged
+            .extend(self.blocks.take_all().map(|(seq, r)| NewBlock {
+                position: r.position,
+                local: r.local,
+                seq,
+                fp: 0,
+            }));
+        self.staged.sort_unstable_by_key(|b| b.position);
+        shared.table.remove(&self.staged, self.slot);
+        self.staged = Vec::new();
         self.orphans.clear();
         self.waiting.clear();
-        self.blocks.shrink_to_fit();
         self.waiting.shrink_to_fit();
     }
 
@@ -279,10 +313,10 @@ impl OwnerState {
 
     /// Append this owner's blocks as single-block `Stored` events, parents first.
     pub(crate) fn dump(&self, next_event_id: &mut u64, out: &mut Vec<RouterEvent>) {
-        let mut blocks: Vec<(&SequenceHash, &BlockRecord)> = self.blocks.iter().collect();
-        blocks.sort_by_key(|(seq, r)| (r.position, **seq));
+        let mut blocks: Vec<(SequenceHash, &BlockRecord)> = self.blocks.iter().collect();
+        blocks.sort_by_key(|(seq, r)| (r.position, *seq));
         for (seq, r) in blocks {
-            let parent_held = r.has_parent && self.blocks.contains_key(&r.parent);
+            let parent_held = r.has_parent && self.blocks.get(r.parent).is_some();
             let (parent_hash, start_position) = if r.position == 0 {
                 (None, None)
             } else if parent_held {
@@ -298,7 +332,7 @@ impl OwnerState {
                         parent_hash,
                         start_position,
                         blocks: vec![KvCacheStoredBlockData {
-                            block_hash: *seq,
+                            block_hash: seq,
                             tokens_hash: r.local,
                         }],
                     }),

@@ -13,10 +13,10 @@
 use std::sync::OnceLock;
 
 use parking_lot::RwLock;
-use rustc_hash::FxHashMap;
 use stator_tokens::{LocalBlockHash, SequenceHash, next_sequence_hash};
 
 use super::fingerprint::QueryFingerprints;
+use super::pos_map::PosMap;
 use crate::indexer::worker_set::WorkerSet;
 
 /// log2 of the positions sharing one lock.
@@ -43,7 +43,10 @@ enum Slot {
     Many(Vec<Entry>),
 }
 
-type PositionMap = FxHashMap<LocalBlockHash, Slot>;
+type PositionMap = PosMap<LocalBlockHash, Slot>;
+
+/// How many blocks ahead a writer prefetches.
+pub(crate) const PREFETCH_AHEAD: usize = 6;
 
 #[derive(Debug)]
 struct Chunk {
@@ -131,53 +134,44 @@ impl Table {
             rest = tail;
             let chunk = self.chunk_or_init(first.position as usize);
             let mut maps = chunk.maps.write();
-            for b in run {
+            for b in run.iter().take(PREFETCH_AHEAD) {
+                maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
+            }
+            for (k, b) in run.iter().enumerate() {
+                if let Some(a) = run.get(k + PREFETCH_AHEAD) {
+                    maps[a.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(a.local);
+                }
                 let map = &mut maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
                 insert_into(map, b, slot);
             }
         }
     }
 
-    /// Remove `slot` as an owner of block `seq` at `(position, local)`; frees the entry and
-    /// the slot when no owner is left.
-    pub(crate) fn remove(
-        &self,
-        position: u32,
-        local: LocalBlockHash,
-        seq: SequenceHash,
-        slot: u32,
-    ) {
-        let Some(chunk) = self.chunk(position as usize) else {
-            return;
-        };
-        let mut maps = chunk.maps.write();
-        let map = &mut maps[position as usize & (POSITIONS_PER_CHUNK - 1)];
-        let now_empty = match map.get_mut(&local) {
-            None => return,
-            Some(Slot::One(e)) => {
-                if e.seq == seq {
-                    e.workers.remove(slot);
-                }
-                e.workers.is_empty()
+    /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]); frees an
+    /// entry and its slot when no owner is left.
+    pub(crate) fn remove(&self, blocks: &[NewBlock], slot: u32) {
+        let mut rest = blocks;
+        while let Some(first) = rest.first() {
+            let chunk_id = first.position as usize >> CHUNK_SHIFT;
+            let n = rest
+                .iter()
+                .position(|b| b.position as usize >> CHUNK_SHIFT != chunk_id)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(n);
+            rest = tail;
+            let Some(chunk) = self.chunk(first.position as usize) else {
+                continue;
+            };
+            let mut maps = chunk.maps.write();
+            for b in run.iter().take(PREFETCH_AHEAD) {
+                maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
             }
-            Some(Slot::Many(es)) => {
-                if let Some(i) = es.iter().position(|e| e.seq == seq) {
-                    es[i].workers.remove(slot);
-                    if es[i].workers.is_empty() {
-                        es.swap_remove(i);
-                    }
+            for (k, b) in run.iter().enumerate() {
+                if let Some(a) = run.get(k + PREFETCH_AHEAD) {
+                    maps[a.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(a.local);
                 }
-                if es.len() == 1 {
-                    let only = es.pop().expect("one entry left");
-                    map.insert(local, Slot::One(only));
-                }
-                false
-            }
-        };
-        if now_empty {
-            map.remove(&local);
-            if map.capacity() > 64 && map.len() * 8 < map.capacity() {
-                map.shrink_to_fit();
+                let map = &mut maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
+                remove_from(map, b.local, b.seq, slot);
             }
         }
     }
@@ -200,7 +194,7 @@ impl Table {
         let fp = state.fps.tag_at(query, position);
         let maps = chunk.maps.read();
         let map = &maps[position & (POSITIONS_PER_CHUNK - 1)];
-        match map.get(&query[position]) {
+        match map.get(query[position]) {
             Some(Slot::One(e)) if entry_matches(e, fp, query, position, state) => match active {
                 Some(a) => out.assign_and(a, &e.workers),
                 None => out.clone_from(&e.workers),
@@ -244,12 +238,44 @@ fn entry_matches(
 }
 
 #[inline]
+fn remove_from(map: &mut PositionMap, local: LocalBlockHash, seq: SequenceHash, slot: u32) {
+    let now_empty = match map.get_mut(local) {
+        None => return,
+        Some(Slot::One(e)) => {
+            if e.seq == seq {
+                e.workers.remove(slot);
+            }
+            e.workers.is_empty()
+        }
+        Some(s @ Slot::Many(_)) => {
+            if let Slot::Many(es) = s {
+                if let Some(i) = es.iter().position(|e| e.seq == seq) {
+                    es[i].workers.remove(slot);
+                    if es[i].workers.is_empty() {
+                        es.swap_remove(i);
+                    }
+                }
+                if es.len() == 1
+                    && let Some(only) = es.pop()
+                {
+                    *s = Slot::One(only);
+                }
+            }
+            false
+        }
+    };
+    if now_empty {
+        map.remove(local);
+    }
+}
+
+#[inline]
 fn insert_into(map: &mut PositionMap, b: &NewBlock, slot: u32) {
-    match map.get_mut(&b.local) {
+    match map.get_mut(b.local) {
         None => {
             let mut workers = WorkerSet::new();
             workers.insert(slot);
-            map.insert(
+            map.insert_new(
                 b.local,
                 Slot::One(Entry {
                     seq: b.seq,
