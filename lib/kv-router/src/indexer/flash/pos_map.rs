@@ -220,35 +220,7 @@ mod tests {
 
     use super::PosMap;
     use proptest::prelude::*;
-    use stator_tokens::{LocalBlockHash, SequenceHash};
-
-    /// A key that is already a uniform 64-bit hash.
-    pub(crate) trait HashKey: Copy + Eq {
-        /// The key's bits.
-        fn bits(self) -> u64;
-        /// A placeholder for empty buckets (never compared: emptiness is the value's `None`).
-        fn placeholder() -> Self;
-    }
-
-    impl HashKey for LocalBlockHash {
-        #[inline]
-        fn bits(self) -> u64 {
-            self.0
-        }
-        fn placeholder() -> Self {
-            Self(0)
-        }
-    }
-
-    impl HashKey for SequenceHash {
-        #[inline]
-        fn bits(self) -> u64 {
-            self.0
-        }
-        fn placeholder() -> Self {
-            Self(0)
-        }
-    }
+    use stator_tokens::LocalBlockHash;
 
     proptest! {
         #[test]
