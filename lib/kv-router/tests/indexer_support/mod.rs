@@ -1,5 +1,8 @@
 //! Shared pieces of the indexer property tests: a naive reference model and an event builder.
-#![allow(dead_code, reason = "each test binary uses a different part of this shared module")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of this shared module"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 
