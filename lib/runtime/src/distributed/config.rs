@@ -5,8 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::discovery::FileDiscoveryConfig;
+use crate::event_plane::ZmqConfig;
 use crate::request_plane::RequestPlaneConfig;
 use crate::router::DEFAULT_INHIBITED_DURATION;
+use crate::system_status::SystemStatusConfig;
 
 /// Which discovery backend a runtime uses (`--discovery-backend`, `DYN_DISCOVERY_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +56,10 @@ pub struct RuntimeConfig {
     pub file_discovery: FileDiscoveryConfig,
     /// TCP request plane settings.
     pub request_plane: RequestPlaneConfig,
+    /// ZMQ event-plane settings (used with the `file` backend; `mem` uses an in-process bus).
+    pub zmq: ZmqConfig,
+    /// System status server (`DYN_SYSTEM_*`; off unless a port is set).
+    pub system_status: SystemStatusConfig,
     /// How long an instance that failed at the transport level is skipped
     /// (`DYN_RUNTIME_INHIBITED_DURATION_SECS`; zero disables).
     pub inhibit_for: Duration,
@@ -65,12 +71,16 @@ pub struct RuntimeConfig {
 /// Default of `DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS`.
 pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Defaults; the ZMQ advertise host is resolved as Dynamo does (`DYN_EVENT_PLANE_HOST`, else
+/// the outbound interface's address).
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             discovery_backend: DiscoveryBackend::default(),
             file_discovery: FileDiscoveryConfig::new(FileDiscoveryConfig::default_root()),
             request_plane: RequestPlaneConfig::default(),
+            zmq: ZmqConfig::from_env(),
+            system_status: SystemStatusConfig::default(),
             inhibit_for: DEFAULT_INHIBITED_DURATION,
             graceful_shutdown_timeout: DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT,
         }
@@ -95,6 +105,8 @@ impl RuntimeConfig {
             discovery_backend,
             file_discovery: FileDiscoveryConfig::from_env(),
             request_plane: RequestPlaneConfig::from_env(),
+            zmq: ZmqConfig::from_env(),
+            system_status: SystemStatusConfig::from_env(),
             inhibit_for: secs("DYN_RUNTIME_INHIBITED_DURATION_SECS")
                 .unwrap_or(DEFAULT_INHIBITED_DURATION),
             graceful_shutdown_timeout: secs("DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS")

@@ -149,6 +149,9 @@ impl Endpoint {
             )));
         }
         tracing::info!(endpoint = %self.id, instance = %instance_id, address = server.address(), "serving");
+        // Serving is what makes a worker ready unless readiness is tied to named endpoints.
+        self.drt.health().set_endpoint(&self.id.name, true);
+        self.drt.health().set_ready(true);
         let served = ServedEndpoint {
             inner: Arc::new(ServedInner {
                 drt: self.drt.clone(),
@@ -260,6 +263,10 @@ impl ServedEndpoint {
             tracing::warn!(error = %e, "cannot unregister {}", self.inner.path);
         }
         self.inner.server.unregister(&self.inner.path);
+        self.inner
+            .drt
+            .health()
+            .set_endpoint(&self.inner.instance.endpoint, false);
     }
 
     /// Graceful stop of this endpoint alone: withdraw, then wait up to `timeout` for its

@@ -10,8 +10,10 @@ use super::config::{DiscoveryBackend, RuntimeConfig};
 use super::endpoint::{Namespace, ServedEndpoint};
 use crate::discovery::{Discovery, FileDiscovery, MemDiscovery};
 use crate::error::StatorError;
+use crate::event_plane::{EventPlane, LocalBus};
 use crate::names::{InstanceId, validate_name};
 use crate::request_plane::{RequestPlaneClient, RequestPlaneServer};
+use crate::system_status::{HealthState, SystemStatusServer};
 
 /// The process's handle on discovery, the request plane and metrics. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +24,9 @@ pub struct DistributedRuntime {
 struct Inner {
     config: RuntimeConfig,
     discovery: Arc<dyn Discovery>,
+    event_plane: EventPlane,
+    health: HealthState,
+    status_server: Mutex<Option<SystemStatusServer>>,
     server: OnceCell<Arc<RequestPlaneServer>>,
     client: OnceCell<Arc<RequestPlaneClient>>,
     metrics: prometheus::Registry,
@@ -30,17 +35,29 @@ struct Inner {
 }
 
 impl DistributedRuntime {
-    /// Starts a runtime with the discovery backend named in `config`.
+    /// Starts a runtime with the discovery backend named in `config`: `mem` gets a private
+    /// store and an in-process event bus, `file` gets file discovery and the ZMQ event plane.
+    /// The system status server starts too when `config.system_status.port` is set.
     pub async fn new(config: RuntimeConfig) -> Result<Self, StatorError> {
-        let discovery: Arc<dyn Discovery> = match config.discovery_backend {
-            DiscoveryBackend::Mem => Arc::new(MemDiscovery::new()),
-            DiscoveryBackend::File => Arc::new(
-                FileDiscovery::open(config.file_discovery.clone())
-                    .await
-                    .map_err(|e| StatorError::unavailable(format!("file discovery: {e}")))?,
-            ),
+        let (discovery, event_plane): (Arc<dyn Discovery>, EventPlane) = match config
+            .discovery_backend
+        {
+            DiscoveryBackend::Mem => {
+                let discovery: Arc<dyn Discovery> = Arc::new(MemDiscovery::new());
+                let plane = EventPlane::local(Arc::clone(&discovery), LocalBus::new());
+                (discovery, plane)
+            }
+            DiscoveryBackend::File => {
+                let discovery: Arc<dyn Discovery> = Arc::new(
+                    FileDiscovery::open(config.file_discovery.clone())
+                        .await
+                        .map_err(|e| StatorError::unavailable(format!("file discovery: {e}")))?,
+                );
+                let plane = EventPlane::zmq(Arc::clone(&discovery), config.zmq.clone());
+                (discovery, plane)
+            }
         };
-        Ok(Self::with_discovery(discovery, config))
+        Self::with_parts(discovery, event_plane, config).await
     }
 
     /// Starts a runtime configured from the `DYN_*` environment.
@@ -50,20 +67,36 @@ impl DistributedRuntime {
         Self::new(config).await
     }
 
-    /// A runtime over an existing discovery client (e.g. several runtimes sharing one
-    /// in-process [`MemStore`](crate::discovery::MemStore)).
-    pub fn with_discovery(discovery: Arc<dyn Discovery>, config: RuntimeConfig) -> Self {
-        Self {
+    /// A runtime over an existing discovery client and event plane, e.g. several runtimes in
+    /// one process sharing a [`MemStore`](crate::discovery::MemStore) and a [`LocalBus`].
+    /// `config.discovery_backend` is not consulted.
+    pub async fn with_parts(
+        discovery: Arc<dyn Discovery>,
+        event_plane: EventPlane,
+        config: RuntimeConfig,
+    ) -> Result<Self, StatorError> {
+        let health = config.system_status.health_state();
+        let metrics = prometheus::Registry::new();
+        let status_server =
+            SystemStatusServer::start(&config.system_status, health.clone(), metrics.clone())
+                .await
+                .map_err(|e| {
+                    StatorError::internal(format!("cannot start the system status server: {e}"))
+                })?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 discovery,
+                event_plane,
+                health,
+                status_server: Mutex::new(status_server),
                 server: OnceCell::new(),
                 client: OnceCell::new(),
-                metrics: prometheus::Registry::new(),
+                metrics,
                 served: Mutex::new(Vec::new()),
                 cancel: CancellationToken::new(),
             }),
-        }
+        })
     }
 
     /// The process's discovery identity: the instance id of everything it registers.
@@ -74,6 +107,25 @@ impl DistributedRuntime {
     /// The discovery client.
     pub fn discovery(&self) -> &Arc<dyn Discovery> {
         &self.inner.discovery
+    }
+
+    /// The event plane (publishers and subscribers).
+    pub fn event_plane(&self) -> &EventPlane {
+        &self.inner.event_plane
+    }
+
+    /// The health state the system status server reports.
+    pub fn health(&self) -> &HealthState {
+        &self.inner.health
+    }
+
+    /// Where the system status server listens, when it runs.
+    pub fn system_status_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner
+            .status_server
+            .lock()
+            .as_ref()
+            .map(SystemStatusServer::local_addr)
     }
 
     /// The settings this runtime started with.
@@ -126,10 +178,12 @@ impl DistributedRuntime {
         self.inner.served.lock().push(served);
     }
 
-    /// Graceful shutdown: unregister every served endpoint from discovery, stop routing
-    /// them, drain in-flight requests (up to the graceful-shutdown timeout), then shut
-    /// discovery down. Returns whether every in-flight request finished in time.
+    /// Graceful shutdown: report not ready, unregister every served endpoint from discovery,
+    /// stop routing them, drain in-flight requests (up to the graceful-shutdown timeout), then
+    /// shut discovery and the status server down. Returns whether every in-flight request
+    /// finished in time.
     pub async fn shutdown(&self) -> bool {
+        self.inner.health.set_ready(false);
         let served: Vec<ServedEndpoint> = std::mem::take(&mut *self.inner.served.lock());
         for endpoint in &served {
             endpoint.withdraw().await;
@@ -140,6 +194,10 @@ impl DistributedRuntime {
             None => true,
         };
         self.inner.discovery.shutdown().await;
+        let status_server = self.inner.status_server.lock().take();
+        if let Some(status_server) = status_server {
+            status_server.shutdown().await;
+        }
         self.inner.cancel.cancel();
         drained
     }
