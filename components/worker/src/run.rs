@@ -1,0 +1,351 @@
+//! Starting and stopping workers: one [`Worker`] per runtime, several per process in a
+//! [`WorkerGroup`], wired to discovery and the event plane through a [`Plumbing`].
+//!
+//! Start order (as Dynamo's endpoint entrypoint): engine and event publishers first, then the
+//! model card's `Model` record, then the endpoint (which publishes its `Endpoint` record).
+//! Shutdown runs the other way round: the card goes first so no frontend routes new work
+//! here, then the endpoint is withdrawn and drained, then the publishers and the runtime stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stator_llm::model_card::ModelDeploymentCard;
+use stator_mocker::{MockerConfig, MockerHandle, Simulator};
+use stator_runtime::discovery::{EventScope, MemStore, RecordId};
+use stator_runtime::event_plane::{EventPlane, LocalBus, ZmqConfig};
+use stator_runtime::names::EndpointId;
+use stator_runtime::system_status::{HealthState, SystemStatusConfig, SystemStatusServer};
+use stator_runtime::{
+    DiscoveryBackend, DistributedRuntime, Endpoint, InstanceId, RuntimeConfig, ServedEndpoint,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{EngineKind, WorkerArgs, default_model_name};
+use crate::engines::{EchoEngine, LlmEngine, MockerEngine};
+use crate::error::WorkerError;
+use crate::publish::{
+    CardSettings, KV_EVENTS_TOPIC, KV_METRICS_TOPIC, LOAD_REFRESH, build_card, forward_kv_events,
+    model_record, publish_load,
+};
+
+/// How the workers of a process reach discovery and the event plane.
+#[derive(Clone)]
+pub enum Plumbing {
+    /// Each worker opens the discovery backend of its [`RuntimeConfig`] (file discovery
+    /// across processes) and publishes events over ZMQ direct mode.
+    Standalone {
+        /// Where ZMQ publishers bind and what they advertise.
+        zmq: ZmqConfig,
+    },
+    /// Workers share an in-process discovery store and event bus, with each other and with
+    /// an embedding frontend (mem discovery).
+    InProcess {
+        /// The shared discovery store.
+        store: MemStore,
+        /// The shared event bus.
+        bus: LocalBus,
+    },
+}
+
+impl Plumbing {
+    /// What the command line asks for: in-process for `mem` discovery (the workers of this
+    /// process share one store), standalone with ZMQ events otherwise.
+    pub fn for_args(args: &WorkerArgs) -> Result<Self, WorkerError> {
+        let runtime = args.runtime_config()?;
+        if runtime.discovery_backend == DiscoveryBackend::Mem {
+            return Ok(Self::InProcess {
+                store: MemStore::new(),
+                bus: LocalBus::new(),
+            });
+        }
+        let zmq = match args.runtime.to_config().event_plane_host {
+            Some(host) => ZmqConfig {
+                bind_host: "0.0.0.0".into(),
+                advertise_host: host,
+            },
+            None => ZmqConfig::from_env(),
+        };
+        Ok(Self::Standalone { zmq })
+    }
+
+    /// A runtime and an event plane for one worker.
+    async fn open(
+        &self,
+        config: &RuntimeConfig,
+    ) -> Result<(DistributedRuntime, EventPlane), WorkerError> {
+        Ok(match self {
+            Self::Standalone { zmq } => {
+                let drt = DistributedRuntime::new(config.clone()).await?;
+                let events = EventPlane::zmq(drt.discovery().clone(), zmq.clone());
+                (drt, events)
+            }
+            Self::InProcess { store, bus } => {
+                let drt =
+                    DistributedRuntime::with_discovery(Arc::new(store.client()), config.clone());
+                let events = EventPlane::local(drt.discovery().clone(), bus.clone());
+                (drt, events)
+            }
+        })
+    }
+}
+
+/// Everything a worker needs, resolved once from the command line and shared by the workers
+/// of a process.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// The engine to serve.
+    pub engine: EngineKind,
+    /// The endpoint to serve it on.
+    pub endpoint: EndpointId,
+    /// The card to publish.
+    pub card: ModelDeploymentCard,
+    /// The simulator settings (mocker engine).
+    pub mocker: MockerConfig,
+    /// Delay between echoed tokens (echo engine).
+    pub echo_delay: Duration,
+    /// Runtime settings of each worker's runtime.
+    pub runtime: RuntimeConfig,
+}
+
+impl WorkerSpec {
+    /// Resolves `args`: parses the endpoint, validates the mocker settings and builds the card.
+    pub fn from_args(args: &WorkerArgs) -> Result<Self, WorkerError> {
+        let mocker = args.mocker.to_config()?;
+        let settings = CardSettings {
+            model_name: args
+                .model_name
+                .clone()
+                .unwrap_or_else(|| default_model_name(&args.model_path)),
+            block_size: mocker.block_size as u32,
+            context_length: args.context_length,
+            mocker: (args.engine == EngineKind::Mocker).then(|| mocker.clone()),
+        };
+        Ok(Self {
+            engine: args.engine,
+            endpoint: args.endpoint_id()?,
+            card: build_card(&args.model_path, &settings)?,
+            mocker,
+            echo_delay: args.echo_delay(),
+            runtime: args.runtime_config()?,
+        })
+    }
+}
+
+/// One running worker: its runtime, served endpoint, card record and publishers.
+pub struct Worker {
+    drt: DistributedRuntime,
+    served: ServedEndpoint,
+    model: RecordId,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts a worker for `spec` on `drt`, publishing events on `events`.
+    pub async fn start(
+        spec: &WorkerSpec,
+        drt: DistributedRuntime,
+        events: &EventPlane,
+    ) -> Result<Self, WorkerError> {
+        let instance_id = drt.instance_id();
+        let cancel = CancellationToken::new();
+        let (engine, tasks) = match spec.engine {
+            EngineKind::Echo => (
+                Arc::new(EchoEngine::new(spec.echo_delay)) as LlmEngine,
+                Vec::new(),
+            ),
+            EngineKind::Mocker => start_mocker(spec, instance_id, events, &cancel).await?,
+        };
+        let record = model_record(&spec.card, &spec.endpoint, instance_id)?;
+        let model = record.id();
+        let served = async {
+            drt.discovery().register(record).await?;
+            let endpoint = Endpoint::from_id(&drt, spec.endpoint.clone())?;
+            Ok::<_, WorkerError>(endpoint.serve(engine).await?)
+        }
+        .await;
+        let served = match served {
+            Ok(served) => served,
+            Err(e) => {
+                cancel.cancel();
+                drt.shutdown().await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            instance = %instance_id,
+            endpoint = %spec.endpoint,
+            model = %spec.card.display_name,
+            engine = ?spec.engine,
+            "worker ready"
+        );
+        Ok(Self {
+            drt,
+            served,
+            model,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// Starts a worker with a runtime and event plane from `plumbing`.
+    pub async fn spawn(spec: &WorkerSpec, plumbing: &Plumbing) -> Result<Self, WorkerError> {
+        let (drt, events) = plumbing.open(&spec.runtime).await?;
+        Self::start(spec, drt, &events).await
+    }
+
+    /// The worker's instance id (of its endpoint, card and KV events).
+    pub fn instance_id(&self) -> InstanceId {
+        self.drt.instance_id()
+    }
+
+    /// The worker's runtime.
+    pub fn runtime(&self) -> &DistributedRuntime {
+        &self.drt
+    }
+
+    /// Graceful stop: unregister the card, withdraw and drain the endpoint, stop publishing,
+    /// shut the runtime down. Returns whether every in-flight request finished in time.
+    pub async fn shutdown(self) -> bool {
+        if let Err(e) = self.drt.discovery().unregister(&self.model).await {
+            tracing::warn!(error = %e, "cannot unregister the model card");
+        }
+        let drained = self
+            .served
+            .stop(self.drt.config().graceful_shutdown_timeout)
+            .await;
+        self.cancel.cancel();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "event publishing task failed");
+            }
+        }
+        let stopped = self.drt.shutdown().await;
+        tracing::info!(instance = %self.drt.instance_id(), drained, "worker stopped");
+        drained && stopped
+    }
+}
+
+/// Starts the simulator thread and its KV-event and load publishers.
+async fn start_mocker(
+    spec: &WorkerSpec,
+    instance_id: InstanceId,
+    events: &EventPlane,
+    cancel: &CancellationToken,
+) -> Result<(LlmEngine, Vec<JoinHandle<()>>), WorkerError> {
+    let simulator = Simulator::new(spec.mocker.clone(), instance_id.0)
+        .map_err(|e| WorkerError::Config(e.to_string()))?;
+    let (handle, kv_events) = MockerHandle::spawn(simulator)?;
+    let scope = EventScope::Endpoint {
+        endpoint: spec.endpoint.clone(),
+    };
+    let mut tasks = Vec::new();
+    if spec.mocker.enable_prefix_caching {
+        let publisher = events.publisher(scope.clone(), KV_EVENTS_TOPIC).await?;
+        tasks.push(tokio::spawn(forward_kv_events(
+            publisher,
+            kv_events,
+            cancel.clone(),
+        )));
+    }
+    let publisher = events.publisher(scope, KV_METRICS_TOPIC).await?;
+    tasks.push(tokio::spawn(publish_load(
+        publisher,
+        handle.load(),
+        LOAD_REFRESH,
+        cancel.clone(),
+    )));
+    Ok((Arc::new(MockerEngine::new(handle)) as LlmEngine, tasks))
+}
+
+/// The workers of one process plus its optional system status server.
+pub struct WorkerGroup {
+    workers: Vec<Worker>,
+    health: HealthState,
+    status: Option<SystemStatusServer>,
+}
+
+impl WorkerGroup {
+    /// The running workers.
+    pub fn workers(&self) -> &[Worker] {
+        &self.workers
+    }
+
+    /// Their instance ids.
+    pub fn instance_ids(&self) -> Vec<InstanceId> {
+        self.workers.iter().map(Worker::instance_id).collect()
+    }
+
+    /// The status server's address, when `DYN_SYSTEM_PORT` / `--system-port` enabled it.
+    pub fn status_addr(&self) -> Option<std::net::SocketAddr> {
+        self.status.as_ref().map(SystemStatusServer::local_addr)
+    }
+
+    /// Stops every worker (each unregisters, then drains), then the status server. Returns
+    /// whether every in-flight request finished in time.
+    pub async fn shutdown(self) -> bool {
+        self.health.set_ready(false);
+        let stops = self.workers.into_iter().map(Worker::shutdown);
+        let drained = futures::future::join_all(stops)
+            .await
+            .into_iter()
+            .all(|d| d);
+        if let Some(status) = self.status {
+            status.shutdown().await;
+        }
+        drained
+    }
+}
+
+/// Starts `args.num_workers` workers (each its own runtime and instance id) through
+/// `plumbing`, plus the status server when a system port is set. On any failure the workers
+/// already started are shut down again.
+pub async fn run_workers(
+    args: &WorkerArgs,
+    plumbing: &Plumbing,
+) -> Result<WorkerGroup, WorkerError> {
+    let spec = WorkerSpec::from_args(args)?;
+    let mut workers = Vec::new();
+    for _ in 0..args.num_workers {
+        match Worker::spawn(&spec, plumbing).await {
+            Ok(worker) => workers.push(worker),
+            Err(e) => {
+                futures::future::join_all(workers.into_iter().map(Worker::shutdown)).await;
+                return Err(e);
+            }
+        }
+    }
+    let runtime = args.runtime.to_config();
+    let mut status_config = SystemStatusConfig::from_env();
+    status_config.host = runtime.system_host;
+    status_config.port = runtime.system_port;
+    let health = status_config.health_state();
+    let registry = workers
+        .first()
+        .map(|w| w.runtime().metrics().clone())
+        .unwrap_or_default();
+    let group = WorkerGroup {
+        workers,
+        health: health.clone(),
+        status: None,
+    };
+    let status = match SystemStatusServer::start(&status_config, health.clone(), registry).await {
+        Ok(status) => status,
+        Err(e) => {
+            group.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    health.set_ready(true);
+    Ok(WorkerGroup { status, ..group })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
