@@ -8,7 +8,9 @@ use clap::{Args, Parser, ValueEnum};
 use stator_config::{EventPlaneKind, PayloadCodec, RequestPlaneKind, RuntimeArgs};
 use stator_mocker::MockerConfig;
 use stator_runtime::discovery::FileDiscoveryConfig;
+use stator_runtime::event_plane::ZmqConfig;
 use stator_runtime::names::EndpointId;
+use stator_runtime::system_status::SystemStatusConfig;
 use stator_runtime::wire::Codec;
 use stator_runtime::{DiscoveryBackend, RequestPlaneConfig, RuntimeConfig};
 
@@ -168,10 +170,22 @@ fn to_runtime_config(cfg: &stator_config::RuntimeConfig) -> Result<RuntimeConfig
         },
         ..RequestPlaneConfig::from_env()
     };
+    let zmq = match &cfg.event_plane_host {
+        Some(host) => ZmqConfig {
+            bind_host: "0.0.0.0".into(),
+            advertise_host: host.clone(),
+        },
+        None => ZmqConfig::from_env(),
+    };
+    let mut system_status = SystemStatusConfig::from_env();
+    system_status.host.clone_from(&cfg.system_host);
+    system_status.port = cfg.system_port;
     Ok(RuntimeConfig {
         discovery_backend,
         file_discovery: FileDiscoveryConfig::new(cfg.file_kv.clone()),
         request_plane,
+        zmq,
+        system_status,
         inhibit_for: cfg.inhibited_duration,
         graceful_shutdown_timeout: cfg.graceful_shutdown_timeout,
     })
@@ -278,10 +292,16 @@ mod tests {
             "127.0.0.1",
             "--request-plane-codec",
             "json",
+            "--event-plane-host",
+            "10.1.2.3",
+            "--system-port",
+            "0",
         ]);
         let config = args.runtime_config().unwrap();
         assert_eq!(config.discovery_backend, DiscoveryBackend::Mem);
         assert_eq!(config.request_plane.rpc_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(config.request_plane.codec, Codec::Json);
+        assert_eq!(config.zmq.advertise_host, "10.1.2.3");
+        assert_eq!(config.system_status.port, Some(0));
     }
 }

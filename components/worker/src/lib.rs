@@ -13,8 +13,9 @@
 //! use futures::StreamExt;
 //! use stator_protocols::worker::{LLMEngineOutput, PreprocessedRequest};
 //! use stator_protocols::worker::Annotated;
-//! use stator_runtime::discovery::MemStore;
-//! use stator_runtime::event_plane::LocalBus;
+//! use std::sync::Arc;
+//! use stator_runtime::discovery::{Discovery, MemStore};
+//! use stator_runtime::event_plane::{EventPlane, LocalBus};
 //! use stator_runtime::{AsyncEngine, DistributedRuntime, Endpoint, Request};
 //! use worker::{Plumbing, WorkerArgs, run_workers};
 //!
@@ -27,13 +28,12 @@
 //! ])?;
 //! // The frontend shares the store and bus with the workers it embeds.
 //! let (store, bus) = (MemStore::new(), LocalBus::new());
-//! let plumbing = Plumbing::InProcess { store: store.clone(), bus };
+//! let plumbing = Plumbing::InProcess { store: store.clone(), bus: bus.clone() };
 //! let workers = run_workers(&args, &plumbing).await?;
 //!
-//! let client_drt = DistributedRuntime::with_discovery(
-//!     std::sync::Arc::new(store.client()),
-//!     args.runtime_config()?,
-//! );
+//! let discovery: Arc<dyn Discovery> = Arc::new(store.client());
+//! let events = EventPlane::local(Arc::clone(&discovery), bus);
+//! let client_drt = DistributedRuntime::with_parts(discovery, events, args.runtime_config()?).await?;
 //! let endpoint = Endpoint::from_id(&client_drt, args.endpoint_id()?)?;
 //! let client = endpoint.client::<PreprocessedRequest, Annotated<LLMEngineOutput>>().await?;
 //! client.instances().wait_for_instances().await;

@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use stator_llm::model_card::ModelDeploymentCard;
 use stator_mocker::{MockerConfig, MockerHandle, Simulator};
-use stator_runtime::discovery::{EventScope, MemStore, RecordId};
-use stator_runtime::event_plane::{EventPlane, LocalBus, ZmqConfig};
+use stator_runtime::discovery::{Discovery, EventScope, MemStore, RecordId};
+use stator_runtime::event_plane::{EventPlane, LocalBus};
 use stator_runtime::names::EndpointId;
-use stator_runtime::system_status::{HealthState, SystemStatusConfig, SystemStatusServer};
 use stator_runtime::{
     DiscoveryBackend, DistributedRuntime, Endpoint, InstanceId, RuntimeConfig, ServedEndpoint,
 };
@@ -33,11 +32,8 @@ use crate::publish::{
 #[derive(Clone)]
 pub enum Plumbing {
     /// Each worker opens the discovery backend of its [`RuntimeConfig`] (file discovery
-    /// across processes) and publishes events over ZMQ direct mode.
-    Standalone {
-        /// Where ZMQ publishers bind and what they advertise.
-        zmq: ZmqConfig,
-    },
+    /// across processes, with ZMQ events).
+    Standalone,
     /// Workers share an in-process discovery store and event bus, with each other and with
     /// an embedding frontend (mem discovery).
     InProcess {
@@ -50,41 +46,25 @@ pub enum Plumbing {
 
 impl Plumbing {
     /// What the command line asks for: in-process for `mem` discovery (the workers of this
-    /// process share one store), standalone with ZMQ events otherwise.
+    /// process share one store), standalone otherwise.
     pub fn for_args(args: &WorkerArgs) -> Result<Self, WorkerError> {
-        let runtime = args.runtime_config()?;
-        if runtime.discovery_backend == DiscoveryBackend::Mem {
-            return Ok(Self::InProcess {
+        Ok(match args.runtime_config()?.discovery_backend {
+            DiscoveryBackend::Mem => Self::InProcess {
                 store: MemStore::new(),
                 bus: LocalBus::new(),
-            });
-        }
-        let zmq = match args.runtime.to_config().event_plane_host {
-            Some(host) => ZmqConfig {
-                bind_host: "0.0.0.0".into(),
-                advertise_host: host,
             },
-            None => ZmqConfig::from_env(),
-        };
-        Ok(Self::Standalone { zmq })
+            DiscoveryBackend::File => Self::Standalone,
+        })
     }
 
-    /// A runtime and an event plane for one worker.
-    async fn open(
-        &self,
-        config: &RuntimeConfig,
-    ) -> Result<(DistributedRuntime, EventPlane), WorkerError> {
+    /// A runtime for one worker.
+    async fn open(&self, config: RuntimeConfig) -> Result<DistributedRuntime, WorkerError> {
         Ok(match self {
-            Self::Standalone { zmq } => {
-                let drt = DistributedRuntime::new(config.clone()).await?;
-                let events = EventPlane::zmq(drt.discovery().clone(), zmq.clone());
-                (drt, events)
-            }
+            Self::Standalone => DistributedRuntime::new(config).await?,
             Self::InProcess { store, bus } => {
-                let drt =
-                    DistributedRuntime::with_discovery(Arc::new(store.client()), config.clone());
-                let events = EventPlane::local(drt.discovery().clone(), bus.clone());
-                (drt, events)
+                let discovery: Arc<dyn Discovery> = Arc::new(store.client());
+                let events = EventPlane::local(Arc::clone(&discovery), bus.clone());
+                DistributedRuntime::with_parts(discovery, events, config).await?
             }
         })
     }
@@ -142,12 +122,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker for `spec` on `drt`, publishing events on `events`.
-    pub async fn start(
-        spec: &WorkerSpec,
-        drt: DistributedRuntime,
-        events: &EventPlane,
-    ) -> Result<Self, WorkerError> {
+    /// Starts a worker for `spec` on `drt` (events go out on the runtime's event plane).
+    pub async fn start(spec: &WorkerSpec, drt: DistributedRuntime) -> Result<Self, WorkerError> {
         let instance_id = drt.instance_id();
         let cancel = CancellationToken::new();
         let (engine, tasks) = match spec.engine {
@@ -155,7 +131,9 @@ impl Worker {
                 Arc::new(EchoEngine::new(spec.echo_delay)) as LlmEngine,
                 Vec::new(),
             ),
-            EngineKind::Mocker => start_mocker(spec, instance_id, events, &cancel).await?,
+            EngineKind::Mocker => {
+                start_mocker(spec, instance_id, drt.event_plane(), &cancel).await?
+            }
         };
         let record = model_record(&spec.card, &spec.endpoint, instance_id)?;
         let model = record.id();
@@ -189,10 +167,14 @@ impl Worker {
         })
     }
 
-    /// Starts a worker with a runtime and event plane from `plumbing`.
-    pub async fn spawn(spec: &WorkerSpec, plumbing: &Plumbing) -> Result<Self, WorkerError> {
-        let (drt, events) = plumbing.open(&spec.runtime).await?;
-        Self::start(spec, drt, &events).await
+    /// Starts a worker on a runtime from `plumbing` configured with `runtime`.
+    pub async fn spawn(
+        spec: &WorkerSpec,
+        plumbing: &Plumbing,
+        runtime: RuntimeConfig,
+    ) -> Result<Self, WorkerError> {
+        let drt = plumbing.open(runtime).await?;
+        Self::start(spec, drt).await
     }
 
     /// The worker's instance id (of its endpoint, card and KV events).
@@ -259,11 +241,9 @@ async fn start_mocker(
     Ok((Arc::new(MockerEngine::new(handle)) as LlmEngine, tasks))
 }
 
-/// The workers of one process plus its optional system status server.
+/// The workers of one process.
 pub struct WorkerGroup {
     workers: Vec<Worker>,
-    health: HealthState,
-    status: Option<SystemStatusServer>,
 }
 
 impl WorkerGroup {
@@ -277,68 +257,48 @@ impl WorkerGroup {
         self.workers.iter().map(Worker::instance_id).collect()
     }
 
-    /// The status server's address, when `DYN_SYSTEM_PORT` / `--system-port` enabled it.
+    /// The system status server's address, when `DYN_SYSTEM_PORT` / `--system-port` enabled
+    /// it (it runs in the first worker's runtime).
     pub fn status_addr(&self) -> Option<std::net::SocketAddr> {
-        self.status.as_ref().map(SystemStatusServer::local_addr)
+        self.workers
+            .first()
+            .and_then(|w| w.runtime().system_status_addr())
     }
 
-    /// Stops every worker (each unregisters, then drains), then the status server. Returns
-    /// whether every in-flight request finished in time.
+    /// Stops every worker (each unregisters its card, then withdraws and drains its endpoint).
+    /// Returns whether every in-flight request finished in time.
     pub async fn shutdown(self) -> bool {
-        self.health.set_ready(false);
         let stops = self.workers.into_iter().map(Worker::shutdown);
-        let drained = futures::future::join_all(stops)
+        futures::future::join_all(stops)
             .await
             .into_iter()
-            .all(|d| d);
-        if let Some(status) = self.status {
-            status.shutdown().await;
-        }
-        drained
+            .all(|drained| drained)
     }
 }
 
-/// Starts `args.num_workers` workers (each its own runtime and instance id) through
-/// `plumbing`, plus the status server when a system port is set. On any failure the workers
-/// already started are shut down again.
+/// Starts `args.num_workers` workers, each with its own runtime and instance id, through
+/// `plumbing`. Only the first runtime runs the system status server (one port per process).
+/// On any failure the workers already started are shut down again.
 pub async fn run_workers(
     args: &WorkerArgs,
     plumbing: &Plumbing,
 ) -> Result<WorkerGroup, WorkerError> {
     let spec = WorkerSpec::from_args(args)?;
-    let mut workers = Vec::new();
-    for _ in 0..args.num_workers {
-        match Worker::spawn(&spec, plumbing).await {
+    let mut workers: Vec<Worker> = Vec::new();
+    for index in 0..args.num_workers {
+        let mut runtime = spec.runtime.clone();
+        if index > 0 {
+            runtime.system_status.port = None;
+        }
+        match Worker::spawn(&spec, plumbing, runtime).await {
             Ok(worker) => workers.push(worker),
             Err(e) => {
-                futures::future::join_all(workers.into_iter().map(Worker::shutdown)).await;
+                WorkerGroup { workers }.shutdown().await;
                 return Err(e);
             }
         }
     }
-    let runtime = args.runtime.to_config();
-    let mut status_config = SystemStatusConfig::from_env();
-    status_config.host = runtime.system_host;
-    status_config.port = runtime.system_port;
-    let health = status_config.health_state();
-    let registry = workers
-        .first()
-        .map(|w| w.runtime().metrics().clone())
-        .unwrap_or_default();
-    let group = WorkerGroup {
-        workers,
-        health: health.clone(),
-        status: None,
-    };
-    let status = match SystemStatusServer::start(&status_config, health.clone(), registry).await {
-        Ok(status) => status,
-        Err(e) => {
-            group.shutdown().await;
-            return Err(e.into());
-        }
-    };
-    health.set_ready(true);
-    Ok(WorkerGroup { status, ..group })
+    Ok(WorkerGroup { workers })
 }
 
 /// Resolves on SIGINT or SIGTERM.

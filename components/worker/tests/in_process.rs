@@ -37,11 +37,18 @@ fn args(extra: &[&str]) -> WorkerArgs {
     WorkerArgs::try_parse_from(argv).unwrap()
 }
 
-async fn client(store: &MemStore, args: &WorkerArgs, n: usize) -> (DistributedRuntime, Client) {
-    let drt = DistributedRuntime::with_discovery(
-        Arc::new(store.client()),
-        args.runtime_config().unwrap(),
-    );
+/// A client runtime sharing the workers' store and bus, once it sees `n` workers.
+async fn client(
+    store: &MemStore,
+    bus: &LocalBus,
+    args: &WorkerArgs,
+    n: usize,
+) -> (DistributedRuntime, Client) {
+    let discovery: Arc<dyn Discovery> = Arc::new(store.client());
+    let events = EventPlane::local(Arc::clone(&discovery), bus.clone());
+    let drt = DistributedRuntime::with_parts(discovery, events, args.runtime_config().unwrap())
+        .await
+        .unwrap();
     let endpoint = Endpoint::from_id(&drt, args.endpoint_id().unwrap()).unwrap();
     let client: Client = endpoint.client().await.unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -70,7 +77,7 @@ async fn echo_workers_register_serve_and_unregister() {
         &args,
         &Plumbing::InProcess {
             store: store.clone(),
-            bus,
+            bus: bus.clone(),
         },
     )
     .await
@@ -95,7 +102,7 @@ async fn echo_workers_register_serve_and_unregister() {
         false
     );
 
-    let (drt, client) = client(&store, &args, 2).await;
+    let (drt, client) = client(&store, &bus, &args, 2).await;
     let prompt: Vec<u32> = (1..=9).collect();
     for &id in &ids {
         let items = client
@@ -149,13 +156,16 @@ async fn killing_a_request_stops_the_simulated_work() {
     .await
     .unwrap();
     let worker_id = group.instance_ids()[0];
-    let (drt, client) = client(&store, &args, 1).await;
+    let (drt, client) = client(&store, &bus, &args, 1).await;
 
-    let plane = EventPlane::local(drt.discovery().clone(), bus);
     let scope = EventScope::Endpoint {
         endpoint: args.endpoint_id().unwrap(),
     };
-    let mut loads = plane.subscribe(scope, KV_METRICS_TOPIC).await.unwrap();
+    let mut loads = drt
+        .event_plane()
+        .subscribe(scope, KV_METRICS_TOPIC)
+        .await
+        .unwrap();
     let mut next_load = async || {
         let (_, load) = tokio::time::timeout(PATIENCE, loads.next_typed::<ActiveLoad>())
             .await
