@@ -37,10 +37,10 @@ pub struct WorkerArgs {
     #[arg(long, value_enum, default_value_t)]
     pub engine: EngineKind,
     /// Model directory (config.json, tokenizer.json, tokenizer_config.json, ...).
-    #[arg(long)]
+    #[arg(long, env = "DYN_MODEL_PATH")]
     pub model_path: PathBuf,
     /// Served model name [default: the model directory's name].
-    #[arg(long)]
+    #[arg(long, env = "DYN_MODEL_NAME")]
     pub model_name: Option<String>,
     /// Endpoint to serve, `dyn://namespace.component.endpoint`.
     #[arg(long, default_value = DEFAULT_ENDPOINT)]
