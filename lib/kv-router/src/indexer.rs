@@ -20,7 +20,7 @@
 //! parent (see `flash/fingerprint.rs`), and falls back to the wire sequence hash only for
 //! blocks stored at an explicit position without a parent. Its jump search is exact: owners
 //! whose cache has gaps ("orphans", blocks whose parent they do not hold) are checked
-//! position by position below their first orphan's position is crossed.
+//! position by position once the search reaches their lowest orphan position.
 
 mod concurrent_radix;
 mod flash;
