@@ -46,7 +46,15 @@ pub mod queue;
 pub mod selector;
 pub mod sequences;
 
+pub use approx::ApproxIndexer;
+pub use config::{ApproxCachePolicy, BusyThresholds, KvRouterConfig, QueuePolicy};
 pub use indexer::{
     ConcurrentRadixTree, FlashIndexer, Indexer, IndexerError, RadixTree, ThreadPoolIndexer,
 };
 pub use protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
+pub use queue::{QueueKey, SchedulerQueue, all_workers_saturated};
+pub use selector::{
+    KvScheduler, RequestShape, ScheduleError, ScheduleRequest, SelectError, Selection,
+    WorkerCapacity, WorkerCost, WorkerLoad, WorkerSelector, sample_index,
+};
+pub use sequences::{ActiveSequences, ActiveSequencesMultiWorker, SequenceRequest};
