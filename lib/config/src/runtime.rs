@@ -25,6 +25,8 @@ pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_ETCD_ENDPOINT: &str = "http://localhost:2379";
 /// Default `ETCD_LEASE_TTL` in seconds.
 pub const DEFAULT_ETCD_LEASE_TTL_SECS: u64 = 30;
+/// Default `NATS_SERVER`.
+pub const DEFAULT_NATS_SERVER: &str = "nats://localhost:4222";
 
 /// The runtime flag group; flatten it into a binary's `clap` parser with `#[command(flatten)]`.
 ///
@@ -53,6 +55,9 @@ pub struct RuntimeArgs {
     /// etcd lease TTL in seconds.
     #[arg(long, env = "ETCD_LEASE_TTL", default_value_t = DEFAULT_ETCD_LEASE_TTL_SECS)]
     pub etcd_lease_ttl: u64,
+    /// NATS server URLs, comma separated (used by `--event-plane nats`).
+    #[arg(long, env = "NATS_SERVER", value_delimiter = ',', default_value = DEFAULT_NATS_SERVER)]
+    pub nats_server: Vec<String>,
     /// Host the TCP request listener binds and advertises [default: this machine's IP].
     #[arg(long, env = "DYN_TCP_RPC_HOST")]
     pub tcp_rpc_host: Option<String>,
@@ -119,6 +124,8 @@ pub struct RuntimeConfig {
     pub etcd_endpoints: Vec<String>,
     /// etcd lease TTL.
     pub etcd_lease_ttl: Duration,
+    /// NATS server URLs.
+    pub nats_server: Vec<String>,
     /// TCP request listener host; `None` = auto-detect.
     pub tcp_rpc_host: Option<String>,
     /// TCP request listener port (0 = OS-assigned).
@@ -176,6 +183,7 @@ impl RuntimeArgs {
                 .unwrap_or_else(default_file_kv),
             etcd_endpoints: self.etcd_endpoints.clone(),
             etcd_lease_ttl: Duration::from_secs(self.etcd_lease_ttl),
+            nats_server: self.nats_server.clone(),
             tcp_rpc_host: non_empty(self.tcp_rpc_host.as_ref()),
             tcp_rpc_port: self.tcp_rpc_port,
             tcp_response_stream_host: non_empty(self.tcp_response_stream_host.as_ref()),
@@ -231,6 +239,7 @@ impl Default for RuntimeConfig {
             file_kv: default_file_kv(),
             etcd_endpoints: vec![DEFAULT_ETCD_ENDPOINT.to_owned()],
             etcd_lease_ttl: Duration::from_secs(DEFAULT_ETCD_LEASE_TTL_SECS),
+            nats_server: vec![DEFAULT_NATS_SERVER.to_owned()],
             tcp_rpc_host: None,
             tcp_rpc_port: 0,
             tcp_response_stream_host: None,

@@ -18,6 +18,8 @@ fn flags_parse_into_config() {
         "nats",
         "--etcd-endpoints",
         "http://a:2379,http://b:2379",
+        "--nats-server",
+        "nats://n1:4222,nats://n2:4222",
         "--tcp-max-message-size",
         "1024",
         "--engine-request-limit",
@@ -30,6 +32,7 @@ fn flags_parse_into_config() {
     assert_eq!(config.request_plane, RequestPlaneKind::Nats);
     assert_eq!(config.event_plane, EventPlaneKind::Nats);
     assert_eq!(config.etcd_endpoints, ["http://a:2379", "http://b:2379"]);
+    assert_eq!(config.nats_server, ["nats://n1:4222", "nats://n2:4222"]);
     assert_eq!(config.tcp_max_message_size, 1024);
     assert_eq!(
         (config.admission_pool_size, config.admission_queue_size),

@@ -4,6 +4,8 @@
 //! and tells watchers about changes. Every process has one discovery identity,
 //! [`Discovery::instance_id`], which is the instance id of every endpoint and model it
 //! registers (the etcd lease id, or a random u64 for the `mem` and `file` backends).
+//! Backends: [`MemDiscovery`] (one process), [`FileDiscovery`] (one host or a shared file
+//! system), [`EtcdDiscovery`] (a cluster).
 //! Liveness belongs to the backend (lease, file mtime TTL, pod readiness), never to callers.
 //!
 //! Watch contract: a [`Discovery::watch`] stream yields one [`DiscoveryEvent::Added`] per
@@ -46,12 +48,14 @@
 //! # }
 //! ```
 
+pub mod etcd;
 pub mod file;
 mod key;
 pub mod mem;
 mod query;
 mod records;
 
+pub use etcd::{EtcdConfig, EtcdDiscovery};
 pub use file::{FileDiscovery, FileDiscoveryConfig};
 pub use mem::{MemDiscovery, MemStore};
 
@@ -116,9 +120,16 @@ pub enum DiscoveryError {
     /// The backend was shut down.
     #[error("discovery backend is shut down")]
     Closed,
+    /// The backend store (etcd) failed or did not answer in time.
+    #[error("discovery backend error: {0}")]
+    Backend(String),
+    /// The process's primary lease expired or was revoked: its records are gone and it
+    /// must shut down.
+    #[error("discovery lease lost; the process must shut down")]
+    LeaseLost,
 }
 
-/// A discovery backend (mem, file; etcd and Kubernetes fit the same shape).
+/// A discovery backend (mem, file, etcd; Kubernetes fits the same shape).
 ///
 /// Object safe: the runtime holds an `Arc<dyn Discovery>`.
 #[async_trait]

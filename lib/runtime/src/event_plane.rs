@@ -1,9 +1,11 @@
 //! Event plane: typed publish/subscribe between components (KV events, load metrics, …).
 //!
-//! Wire-compatible with Dynamo 1.6.1's ZMQ direct mode: each [`EventPublisher`] binds its own
-//! PUB socket on an ephemeral port and registers an event-channel record in discovery;
-//! an [`EventSubscriber`] watches discovery for the channels of its scope and topic and
-//! connects or disconnects SUB sockets as publishers come and go. Every event travels as an
+//! Wire-compatible with Dynamo 1.6.1's ZMQ direct mode and NATS mode. In ZMQ direct mode
+//! each [`EventPublisher`] binds its own PUB socket on an ephemeral port and registers an
+//! event-channel record in discovery; an [`EventSubscriber`] watches discovery for the
+//! channels of its scope and topic and connects or disconnects SUB sockets as publishers come
+//! and go. In NATS mode ([`EventPlane::nats`]) publishers publish on the scope subject
+//! ([`event_subject`]) and subscribers subscribe to it. Every event travels as an
 //! [`EventEnvelope`] (publisher id, per-publisher sequence, timestamp, topic, payload) in a
 //! 5-byte-header frame, so subscribers detect gaps per publisher. For runtimes that share a
 //! process (mem discovery), a [`LocalBus`] carries the same envelopes over tokio broadcast
@@ -28,6 +30,7 @@
 
 mod envelope;
 mod local;
+mod nats;
 mod publisher;
 mod sequence;
 mod subscriber;
@@ -35,6 +38,11 @@ mod zmq;
 
 pub use envelope::{EventEnvelope, FRAME_HEADER_SIZE, FRAME_VERSION, decode_frame, encode_frame};
 pub use local::LocalBus;
+pub use nats::{
+    DEFAULT_NATS_SERVER, ENV_NATS_AUTH_PASSWORD, ENV_NATS_AUTH_TOKEN, ENV_NATS_AUTH_USERNAME,
+    ENV_NATS_SERVER, NatsAuth, NatsConfig, decode_message as decode_nats_message, event_subject,
+    scope_subject,
+};
 pub use publisher::EventPublisher;
 pub use sequence::{StatsSnapshot, SubscriberStats};
 pub use subscriber::EventSubscriber;
@@ -88,6 +96,7 @@ pub enum EventPlaneError {
 #[derive(Clone)]
 enum Transport {
     Zmq(ZmqConfig),
+    Nats(async_nats::Client),
     Local(LocalBus),
 }
 
@@ -107,6 +116,15 @@ impl EventPlane {
         }
     }
 
+    /// NATS mode over a connected client (see [`NatsConfig::connect`]); channels are
+    /// registered in `discovery` as Dynamo does, subscribers use the subject directly.
+    pub fn nats(discovery: Arc<dyn Discovery>, client: async_nats::Client) -> Self {
+        Self {
+            discovery,
+            transport: Transport::Nats(client),
+        }
+    }
+
     /// In-process mode over `bus` (share one bus between runtimes of one process).
     pub fn local(discovery: Arc<dyn Discovery>, bus: LocalBus) -> Self {
         Self {
@@ -115,7 +133,7 @@ impl EventPlane {
         }
     }
 
-    /// A publisher for `topic` in `scope`, registered in discovery (ZMQ mode).
+    /// A publisher for `topic` in `scope`, registered in discovery (ZMQ and NATS modes).
     pub async fn publisher(
         &self,
         scope: EventScope,
@@ -137,6 +155,23 @@ impl EventPlane {
                 let id = record.id();
                 self.discovery.register(record).await?;
                 (Sink::Zmq(sink), Some((self.discovery.clone(), id)))
+            }
+            Transport::Nats(client) => {
+                let record = DiscoveryRecord::EventChannel(EventChannelRecord {
+                    scope: scope.clone(),
+                    topic: topic.to_owned(),
+                    instance_id: publisher_id,
+                    transport: EventTransport::Nats {
+                        subject_prefix: scope_subject(&scope),
+                    },
+                });
+                let id = record.id();
+                self.discovery.register(record).await?;
+                let sink = nats::NatsSink {
+                    client: client.clone(),
+                    subject: event_subject(&scope, topic),
+                };
+                (Sink::Nats(sink), Some((self.discovery.clone(), id)))
             }
         };
         Ok(EventPublisher {
@@ -165,6 +200,18 @@ impl EventPlane {
                 zmq::follow_channels(
                     self.discovery.clone(),
                     query,
+                    tx,
+                    stats.clone(),
+                    cancel.clone(),
+                )
+                .await?;
+                Source::Channel(rx)
+            }
+            Transport::Nats(client) => {
+                let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+                nats::follow_subject(
+                    client.clone(),
+                    event_subject(&scope, topic),
                     tx,
                     stats.clone(),
                     cancel.clone(),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::{Mutex, broadcast};
 
+use super::nats::NatsSink;
 use super::zmq::ZmqSink;
 use super::{EventEnvelope, EventPlaneError};
 use crate::discovery::{Discovery, EventScope, RecordId};
@@ -14,6 +15,7 @@ use crate::names::InstanceId;
 
 pub(crate) enum Sink {
     Zmq(ZmqSink),
+    Nats(NatsSink),
     Local(broadcast::Sender<EventEnvelope>),
 }
 
@@ -48,7 +50,15 @@ impl EventPublisher {
     pub fn endpoint(&self) -> Option<&str> {
         match &self.sink {
             Sink::Zmq(sink) => Some(&sink.endpoint),
-            Sink::Local(_) => None,
+            Sink::Nats(_) | Sink::Local(_) => None,
+        }
+    }
+
+    /// The NATS subject, for NATS publishers.
+    pub fn subject(&self) -> Option<&str> {
+        match &self.sink {
+            Sink::Nats(sink) => Some(&sink.subject),
+            Sink::Zmq(_) | Sink::Local(_) => None,
         }
     }
 
@@ -77,6 +87,7 @@ impl EventPublisher {
                     .await
                     .map_err(|_| EventPlaneError::Closed)?;
             }
+            Sink::Nats(sink) => sink.send(&envelope).await?,
             // No subscriber is not an error: events are fire-and-forget.
             Sink::Local(tx) => drop(tx.send(envelope)),
         }
