@@ -95,6 +95,10 @@ pub struct MockerArgs {
     /// Further divides the decode part of every pass.
     #[arg(long, default_value_t = 1.0)]
     pub decode_speedup_ratio: f64,
+    /// Data-parallel ranks, one simulated engine each (a request's `routing.dp_rank` picks
+    /// one; otherwise the least busy serves it).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub data_parallel_size: u32,
 }
 
 impl MockerArgs {
@@ -114,6 +118,7 @@ impl MockerArgs {
             enable_chunked_prefill: !self.no_enable_chunked_prefill,
             speedup_ratio: self.speedup_ratio,
             decode_speedup_ratio: self.decode_speedup_ratio,
+            dp_size: self.data_parallel_size,
             ..MockerConfig::default()
         };
         config
@@ -251,6 +256,8 @@ mod tests {
             "4096",
             "--num-workers",
             "3",
+            "--data-parallel-size",
+            "2",
         ]);
         assert_eq!(args.engine, EngineKind::Echo);
         assert_eq!((args.context_length, args.num_workers), (Some(4096), 3));
@@ -263,7 +270,7 @@ mod tests {
             ),
             (128, 16, 4)
         );
-        assert_eq!(config.max_num_batched_tokens, 512);
+        assert_eq!((config.max_num_batched_tokens, config.dp_size), (512, 2));
         assert!(config.speedup_ratio.abs() < f64::EPSILON);
     }
 

@@ -209,16 +209,22 @@ impl Worker {
     }
 }
 
-/// Starts the simulator thread and its KV-event and load publishers.
+/// Starts one simulator thread per DP rank and the KV-event and load publishers.
 async fn start_mocker(
     spec: &WorkerSpec,
     instance_id: InstanceId,
     events: &EventPlane,
     cancel: &CancellationToken,
 ) -> Result<(LlmEngine, Vec<JoinHandle<()>>), WorkerError> {
-    let simulator = Simulator::new(spec.mocker.clone(), instance_id.0)
-        .map_err(|e| WorkerError::Config(e.to_string()))?;
-    let (handle, kv_events) = MockerHandle::spawn(simulator)?;
+    let mut handles = Vec::new();
+    let mut kv_events = Vec::new();
+    for rank in 0..spec.mocker.dp_size.max(1) {
+        let simulator = Simulator::with_dp_rank(spec.mocker.clone(), instance_id.0, rank)
+            .map_err(|e| WorkerError::Config(e.to_string()))?;
+        let (handle, rank_events) = MockerHandle::spawn(simulator)?;
+        handles.push(handle);
+        kv_events.push(rank_events);
+    }
     let scope = EventScope::Endpoint {
         endpoint: spec.endpoint.clone(),
     };
@@ -234,11 +240,11 @@ async fn start_mocker(
     let publisher = events.publisher(scope, KV_METRICS_TOPIC).await?;
     tasks.push(tokio::spawn(publish_load(
         publisher,
-        handle.load(),
+        handles.iter().map(MockerHandle::load).collect(),
         LOAD_REFRESH,
         cancel.clone(),
     )));
-    Ok((Arc::new(MockerEngine::new(handle)) as LlmEngine, tasks))
+    Ok((Arc::new(MockerEngine::new(handles)) as LlmEngine, tasks))
 }
 
 /// The workers of one process.

@@ -18,16 +18,42 @@ use tokio::sync::mpsc;
 
 use super::{EngineOutput, usage};
 
-/// The mocker engine of one worker.
+/// The mocker engine of one worker: one simulator per data-parallel rank.
 #[derive(Debug, Clone)]
 pub struct MockerEngine {
-    handle: MockerHandle,
+    ranks: Vec<MockerHandle>,
 }
 
 impl MockerEngine {
-    /// Serves requests on the simulator behind `handle`.
-    pub fn new(handle: MockerHandle) -> Self {
-        Self { handle }
+    /// Serves requests on the simulators behind `ranks` (index = DP rank).
+    ///
+    /// # Panics
+    /// If `ranks` is empty.
+    pub fn new(ranks: Vec<MockerHandle>) -> Self {
+        assert!(!ranks.is_empty(), "a mocker engine needs at least one rank");
+        Self { ranks }
+    }
+
+    /// The rank a request pins with `routing.dp_rank`, else the one with the fewest requests.
+    fn pick(&self, request: &PreprocessedRequest) -> Result<&MockerHandle, StatorError> {
+        let pinned = request.routing.as_ref().and_then(|r| r.dp_rank);
+        if let Some(rank) = pinned {
+            return self.ranks.get(rank as usize).ok_or_else(|| {
+                StatorError::invalid_request(format!(
+                    "dp_rank {rank} is out of range: this worker has {} data-parallel ranks",
+                    self.ranks.len()
+                ))
+            });
+        }
+        let busy = |handle: &&MockerHandle| {
+            let load = *handle.load().borrow();
+            load.num_running + load.num_waiting
+        };
+        Ok(self
+            .ranks
+            .iter()
+            .min_by_key(busy)
+            .expect("a mocker engine has at least one rank"))
     }
 }
 
@@ -167,10 +193,12 @@ impl AsyncEngine<Request<PreprocessedRequest>, ResponseStream<EngineOutput>> for
         request: Request<PreprocessedRequest>,
     ) -> Result<ResponseStream<EngineOutput>, StatorError> {
         let (request, context) = request.into_parts();
-        let mock = to_mock_request(&request);
-        let submitted = self.handle.submit(mock).map_err(|e| refusal(&e))?;
+        let handle = self.pick(&request)?;
+        let submitted = handle
+            .submit(to_mock_request(&request))
+            .map_err(|e| refusal(&e))?;
         let generation = Generation {
-            handle: self.handle.clone(),
+            handle: handle.clone(),
             id: submitted.id,
             updates: submitted.updates,
             context: context.clone(),
@@ -192,19 +220,29 @@ mod tests {
     use std::time::Duration;
 
     use stator_mocker::{MockerConfig, Simulator};
-    use stator_protocols::worker::StopConditions;
+    use stator_protocols::worker::{RoutingHints, StopConditions};
 
     use super::*;
 
-    fn engine(speedup_ratio: f64) -> MockerEngine {
+    fn engine_with_ranks(speedup_ratio: f64, dp_size: u32) -> MockerEngine {
         let config = MockerConfig {
             block_size: 4,
             num_gpu_blocks: 64,
             speedup_ratio,
+            dp_size,
             ..MockerConfig::default()
         };
-        let (handle, _events) = MockerHandle::spawn(Simulator::new(config, 3).unwrap()).unwrap();
-        MockerEngine::new(handle)
+        let ranks = (0..dp_size)
+            .map(|rank| {
+                let simulator = Simulator::with_dp_rank(config.clone(), 3, rank).unwrap();
+                MockerHandle::spawn(simulator).unwrap().0
+            })
+            .collect();
+        MockerEngine::new(ranks)
+    }
+
+    fn engine(speedup_ratio: f64) -> MockerEngine {
+        engine_with_ranks(speedup_ratio, 1)
     }
 
     fn request(max_tokens: Option<u32>) -> PreprocessedRequest {
@@ -246,6 +284,43 @@ mod tests {
         assert_eq!((usage.prompt_tokens, usage.completion_tokens), (16, 5));
         let cached = usage.prompt_tokens_details.unwrap().cached_tokens.unwrap();
         assert!(cached > 0, "the second identical prompt hits the cache");
+    }
+
+    async fn cached_tokens(engine: &MockerEngine, dp_rank: u32) -> u32 {
+        let mut req = request(Some(3));
+        req.routing = Some(RoutingHints {
+            dp_rank: Some(dp_rank),
+            ..RoutingHints::default()
+        });
+        let stream = engine.generate(Request::new(req)).await.unwrap();
+        let items: Vec<LLMEngineOutput> = stream
+            .filter_map(|item| async move { item.data })
+            .collect()
+            .await;
+        let usage = items.last().unwrap().completion_usage.clone().unwrap();
+        usage.prompt_tokens_details.unwrap().cached_tokens.unwrap()
+    }
+
+    #[tokio::test]
+    async fn dp_rank_pins_a_simulator_with_its_own_cache() {
+        let engine = engine_with_ranks(0.0, 2);
+        assert_eq!(cached_tokens(&engine, 1).await, 0);
+        assert!(
+            cached_tokens(&engine, 1).await > 0,
+            "rank 1 cached the prompt"
+        );
+        assert_eq!(
+            cached_tokens(&engine, 0).await,
+            0,
+            "rank 0 has its own cache"
+        );
+        let mut req = request(Some(3));
+        req.routing = Some(RoutingHints {
+            dp_rank: Some(2),
+            ..RoutingHints::default()
+        });
+        let err = engine.generate(Request::new(req)).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::InvalidRequest);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use stator_kv_router::RouterEvent;
 use stator_kv_router::protocols::{DpRank, WorkerId};
@@ -49,17 +50,21 @@ impl From<LoadMetrics> for ActiveLoad {
     }
 }
 
-/// Publishes every KV event batch from `events` until `cancel` fires or the simulator stops,
-/// then withdraws the publisher's channel.
+/// Publishes every KV event batch from `events` (one receiver per DP rank) until `cancel`
+/// fires or the simulators stop, then withdraws the publisher's channel.
 pub async fn forward_kv_events(
     publisher: EventPublisher,
-    mut events: mpsc::UnboundedReceiver<Vec<RouterEvent>>,
+    events: Vec<mpsc::UnboundedReceiver<Vec<RouterEvent>>>,
     cancel: CancellationToken,
 ) {
+    let mut batches = futures::stream::select_all(events.into_iter().map(|rx| {
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
+            .boxed()
+    }));
     loop {
         let batch = tokio::select! {
             () = cancel.cancelled() => break,
-            batch = events.recv() => batch,
+            batch = batches.next() => batch,
         };
         let Some(batch) = batch else { break };
         for event in &batch {
@@ -73,30 +78,35 @@ pub async fn forward_kv_events(
     }
 }
 
-/// Publishes the load on change and every `refresh`, until `cancel` fires or the simulator
-/// stops, then withdraws the publisher's channel.
+/// Publishes each DP rank's load (one receiver per rank) when it changes and every
+/// `refresh`, until `cancel` fires or the simulators stop, then withdraws the publisher's
+/// channel.
 pub async fn publish_load(
     publisher: EventPublisher,
-    mut load: watch::Receiver<LoadMetrics>,
+    mut loads: Vec<watch::Receiver<LoadMetrics>>,
     refresh: Duration,
     cancel: CancellationToken,
 ) {
     let mut heartbeat = tokio::time::interval(refresh);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<ActiveLoad> = None;
-    loop {
+    let mut last: Vec<Option<ActiveLoad>> = vec![None; loads.len()];
+    while !loads.is_empty() {
+        let changed =
+            futures::future::select_all(loads.iter_mut().map(|rx| Box::pin(rx.changed())));
         tokio::select! {
             () = cancel.cancelled() => break,
-            changed = load.changed() => if changed.is_err() { break },
-            _ = heartbeat.tick() => last = None,
+            (changed, _, _) = changed => if changed.is_err() { break },
+            _ = heartbeat.tick() => last.fill(None),
         }
-        let current = ActiveLoad::from(*load.borrow_and_update());
-        if last == Some(current) {
-            continue;
-        }
-        match publisher.publish(&current).await {
-            Ok(_) => last = Some(current),
-            Err(e) => tracing::warn!(error = %e, "cannot publish the load"),
+        for (load, last) in loads.iter_mut().zip(&mut last) {
+            let current = ActiveLoad::from(*load.borrow_and_update());
+            if *last == Some(current) {
+                continue;
+            }
+            match publisher.publish(&current).await {
+                Ok(_) => *last = Some(current),
+                Err(e) => tracing::warn!(error = %e, "cannot publish the load"),
+            }
         }
     }
     if let Err(e) = publisher.shutdown().await {
@@ -141,7 +151,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let task = tokio::spawn(publish_load(
             publisher,
-            rx,
+            vec![rx],
             Duration::from_hours(1),
             cancel.clone(),
         ));
