@@ -47,6 +47,7 @@
 
 pub mod backend;
 mod error;
+pub mod kv_routing;
 pub mod model_card;
 pub mod model_watcher;
 pub mod preprocess;
