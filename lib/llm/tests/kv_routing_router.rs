@@ -296,6 +296,12 @@ async fn a_worker_that_leaves_is_dropped_from_the_index() {
         (again.instance_id, again.overlap_blocks),
         (InstanceId(1), 0)
     );
+
+    // If it comes back, its new events count again.
+    h.add_worker(2).await;
+    eventually("worker 2 is back", || router.instances().len() == 2).await;
+    h.store(2, 2, &a).await;
+    eventually("its new blocks are indexed", || depth(&router, &a, 2) == 6).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,9 @@ async fn apply_instances(
     }
     let joined: Vec<WorkerId> = now.difference(previous).copied().collect();
     if !joined.is_empty() {
+        // A worker that comes back (a discovery record that lapsed and returned) may publish
+        // again; what it cached before it left is gone from the index.
+        shared.removed.write().retain(|id| !joined.contains(id));
         let mut placement = shared.placement.lock();
         for &id in &joined {
             placement.add_instance(id);
