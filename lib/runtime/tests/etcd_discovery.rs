@@ -233,6 +233,29 @@ async fn etcd_losing_its_data_signals_lease_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_away_longer_than_the_ttl_signals_lease_lost() {
+    let Some(mut server) = EtcdServer::start() else {
+        return;
+    };
+    let owner = connect(&server, 2).await;
+    owner
+        .register(instance(&owner, &endpoint("generate")))
+        .await
+        .unwrap();
+    server.kill();
+    tokio::time::timeout(WAIT, owner.lease_lost().cancelled())
+        .await
+        .expect("lease loss is signalled while etcd stays away");
+    assert!(matches!(
+        owner.list(&DiscoveryQuery::AllEndpoints).await,
+        Err(DiscoveryError::LeaseLost)
+    ));
+    tokio::time::timeout(WAIT, owner.shutdown())
+        .await
+        .expect("shutdown without etcd does not hang");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_retries_until_etcd_is_up() {
     let Some(mut server) = EtcdServer::unstarted() else {
         return;

@@ -77,7 +77,8 @@ pub(super) async fn start(config: &EtcdConfig) -> Result<(Client, i64), Discover
     let give_up = Instant::now() + config.startup_timeout;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match try_start(config).await {
+        // Boxed: the etcd client's connect future is large (~19 KB).
+        match Box::pin(try_start(config)).await {
             Ok(started) => return Ok(started),
             Err(e) if Instant::now() + backoff >= give_up => return Err(e),
             Err(e) => {
