@@ -10,8 +10,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use stator_runtime::{
-//!     AsyncEngine, DiscoveryBackend, DistributedRuntime, Request, ResponseStream,
-//!     RuntimeConfig, StatorError,
+//!     AsyncEngine, DiscoveryBackend, DistributedRuntime, Request, RequestPlaneConfig,
+//!     ResponseStream, RuntimeConfig, StatorError,
 //! };
 //!
 //! /// Streams the words of the request back, one item each.
@@ -28,10 +28,15 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), StatorError> {
-//! let mut config = RuntimeConfig::default();
-//! config.discovery_backend = DiscoveryBackend::Mem;
-//! config.request_plane.rpc_host = Some("127.0.0.1".to_owned());
-//! config.request_plane.response_host = Some("127.0.0.1".to_owned());
+//! let config = RuntimeConfig {
+//!     discovery_backend: DiscoveryBackend::Mem,
+//!     request_plane: RequestPlaneConfig {
+//!         rpc_host: Some("127.0.0.1".to_owned()),
+//!         response_host: Some("127.0.0.1".to_owned()),
+//!         ..RequestPlaneConfig::default()
+//!     },
+//!     ..RuntimeConfig::default()
+//! };
 //! let drt = DistributedRuntime::new(config).await?;
 //!
 //! let endpoint = drt.namespace("demo")?.component("words")?.endpoint("generate")?;
@@ -71,6 +76,7 @@ pub use distributed::{
 };
 pub use engine::{AsyncEngine, Context, Request, ResponseStream, StreamingEngine};
 pub use error::{ErrorClass, ErrorReason, StatorError};
+pub use event_plane::EventPlane;
 pub use names::{EndpointId, InstanceId};
 pub use request_plane::{RequestPlaneClient, RequestPlaneConfig, RequestPlaneServer};
 pub use router::{EndpointInstances, PushRouter, RouterMode};

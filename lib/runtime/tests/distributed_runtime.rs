@@ -298,7 +298,7 @@ async fn shutdown_unregisters_first_then_drains() {
 #[tokio::test]
 async fn system_status_reports_ready_while_serving() {
     let cluster = Cluster::new();
-    let mut config = config();
+    let mut config = crate::config();
     config.system_status = SystemStatusConfig {
         host: "127.0.0.1".to_owned(),
         port: Some(0),
@@ -318,6 +318,19 @@ async fn system_status_reports_ready_while_serving() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains(r#""generate":"ready""#), "{health}");
     assert!(get(addr, "/live").await.starts_with("HTTP/1.1 200"));
+
+    let client = cluster.runtime(crate::config()).await;
+    let router = router(&client, RouterMode::RoundRobin, 1).await;
+    within(first_item(&router, RouterMode::RoundRobin))
+        .await
+        .expect("item");
+    let metrics = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"dynamo_component_requests_total{dynamo_component="tagged",dynamo_endpoint="generate",dynamo_namespace="test"} 1"#
+        ),
+        "{metrics}"
+    );
     drt.shutdown().await;
 }
 

@@ -126,7 +126,10 @@ impl Endpoint {
         let config = &self.drt.config().request_plane;
         let instance_id = self.drt.instance_id();
         let path = self.id.instance_path(instance_id);
-        let handler = Arc::new(EngineHandler::new(engine, config.max_message_size));
+        let handler = Arc::new(
+            EngineHandler::new(engine, config.max_message_size)
+                .with_metrics(self.drt.worker_metrics().endpoint(&self.id)),
+        );
         server.register(
             path.clone(),
             Arc::clone(&handler) as Arc<dyn RequestHandler>,

@@ -12,7 +12,7 @@ use crate::discovery::{Discovery, FileDiscovery, MemDiscovery};
 use crate::error::StatorError;
 use crate::event_plane::{EventPlane, LocalBus};
 use crate::names::{InstanceId, validate_name};
-use crate::request_plane::{RequestPlaneClient, RequestPlaneServer};
+use crate::request_plane::{RequestPlaneClient, RequestPlaneServer, WorkerMetrics};
 use crate::system_status::{HealthState, SystemStatusServer};
 
 /// The process's handle on discovery, the request plane and metrics. Cheap to clone.
@@ -30,6 +30,7 @@ struct Inner {
     server: OnceCell<Arc<RequestPlaneServer>>,
     client: OnceCell<Arc<RequestPlaneClient>>,
     metrics: prometheus::Registry,
+    worker_metrics: WorkerMetrics,
     served: Mutex<Vec<ServedEndpoint>>,
     cancel: CancellationToken,
 }
@@ -77,6 +78,7 @@ impl DistributedRuntime {
     ) -> Result<Self, StatorError> {
         let health = config.system_status.health_state();
         let metrics = prometheus::Registry::new();
+        let worker_metrics = WorkerMetrics::register(&metrics)?;
         let status_server =
             SystemStatusServer::start(&config.system_status, health.clone(), metrics.clone())
                 .await
@@ -93,6 +95,7 @@ impl DistributedRuntime {
                 server: OnceCell::new(),
                 client: OnceCell::new(),
                 metrics,
+                worker_metrics,
                 served: Mutex::new(Vec::new()),
                 cancel: CancellationToken::new(),
             }),
@@ -136,6 +139,11 @@ impl DistributedRuntime {
     /// The root metrics registry.
     pub fn metrics(&self) -> &prometheus::Registry {
         &self.inner.metrics
+    }
+
+    /// The `dynamo_component_*` request metrics of served endpoints.
+    pub fn worker_metrics(&self) -> &WorkerMetrics {
+        &self.inner.worker_metrics
     }
 
     /// Cancelled when the runtime shuts down.

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use tokio_util::task::TaskTracker;
 
 use super::call_home::{CallHome, CallHomeError};
+use super::metrics::EndpointMetrics;
 use crate::engine::{Context, Request, StreamingEngine};
-use crate::error::StatorError;
+use crate::error::{ErrorClass, StatorError};
 use crate::wire::{
     RequestControlMessage, StreamType, TCP_SERVER_TRANSPORT, TcpStreamConnectionInfo,
     TwoPartMessage,
@@ -32,6 +33,7 @@ pub struct EngineHandler<Req, Resp> {
     engine: StreamingEngine<Req, Resp>,
     max_message_size: usize,
     inflight: TaskTracker,
+    metrics: Option<EndpointMetrics>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -42,8 +44,16 @@ impl<Req, Resp> EngineHandler<Req, Resp> {
             engine,
             max_message_size,
             inflight: TaskTracker::new(),
+            metrics: None,
             _types: PhantomData,
         }
+    }
+
+    /// Records `dynamo_component_*` metrics for every request.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: EndpointMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Requests of this endpoint currently being served.
@@ -72,7 +82,23 @@ where
         let token = self.inflight.token();
         Box::pin(async move {
             let _counted = token;
-            if let Err(err) = self.run(&payload).await {
+            let started = Instant::now();
+            if let Some(m) = &self.metrics {
+                m.requests_total.inc();
+                m.inflight_requests.inc();
+            }
+            let outcome = self.run(&payload).await;
+            if let Some(m) = &self.metrics {
+                m.inflight_requests.dec();
+                m.request_duration_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                match &outcome {
+                    Ok(Some(class)) => m.error(class),
+                    Ok(None) => {}
+                    Err(_) => m.error("transport"),
+                }
+            }
+            if let Err(err) = outcome {
                 tracing::warn!(error = %err, "request could not be served");
             }
         })
@@ -84,7 +110,8 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    async fn run(&self, payload: &[u8]) -> Result<(), CallHomeError> {
+    /// Serves one request; `Ok(Some(class))` when it was refused with an error of `class`.
+    async fn run(&self, payload: &[u8]) -> Result<Option<&'static str>, CallHomeError> {
         let msg = TwoPartMessage::from_bytes(payload, self.max_message_size)?;
         let control: RequestControlMessage = serde_json::from_slice(&msg.header)
             .map_err(|e| CallHomeError::Control(format!("control message: {e}")))?;
@@ -109,7 +136,8 @@ where
             Ok(req) => req,
             Err(e) => {
                 let err = StatorError::invalid_request(format!("cannot decode request: {e}"));
-                return home.fail(&err).await;
+                home.fail(&err).await?;
+                return Ok(Some(err.class().as_str()));
             }
         };
         // The handshake goes out with the prologue unless the engine is slow to answer, so a
@@ -123,13 +151,16 @@ where
                 home.flush_handshake().await?;
                 tokio::select! {
                     result = &mut generating => result,
-                    () = home.watch_control() => return Ok(()),
+                    () = home.watch_control() => return Ok(Some(ErrorClass::Cancelled.as_str())),
                 }
             }
         };
         match result {
-            Ok(stream) => home.stream(stream, codec).await,
-            Err(err) => home.fail(&err).await,
+            Ok(stream) => home.stream(stream, codec).await.map(|()| None),
+            Err(err) => {
+                home.fail(&err).await?;
+                Ok(Some(err.class().as_str()))
+            }
         }
     }
 }
