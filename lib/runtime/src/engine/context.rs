@@ -26,7 +26,11 @@ struct Inner {
 impl Context {
     /// A new context with a random (UUID v4) id.
     pub fn new() -> Self {
-        Self::with_id(uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string())
+        Self::with_id(
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string(),
+        )
     }
 
     /// A new context with the given id.
