@@ -122,6 +122,16 @@ impl NatsConfig {
         config
     }
 
+    /// Settings from a binary's shared runtime flags (`--nats-server` / `NATS_SERVER`);
+    /// authentication from the environment.
+    pub fn from_runtime(runtime: &stator_config::RuntimeConfig) -> Self {
+        let mut config = Self::from_env();
+        if !runtime.nats_server.is_empty() {
+            config.servers.clone_from(&runtime.nats_server);
+        }
+        config
+    }
+
     /// Connects; the client then reconnects by itself for as long as it lives.
     pub async fn connect(&self) -> Result<async_nats::Client, EventPlaneError> {
         let mut options = async_nats::ConnectOptions::new()
@@ -269,5 +279,17 @@ mod tests {
         assert_eq!(config.auth, Some(NatsAuth::Token("t0ken".into())));
         assert!(!format!("{config:?}").contains("t0ken"));
         assert_eq!(NatsConfig::from_lookup(|_| None), NatsConfig::default());
+    }
+
+    #[test]
+    fn runtime_flags_name_the_servers() {
+        let runtime = stator_config::RuntimeConfig {
+            nats_server: vec!["nats://10.1.1.1:4222".to_owned()],
+            ..Default::default()
+        };
+        assert_eq!(
+            NatsConfig::from_runtime(&runtime).servers,
+            runtime.nats_server
+        );
     }
 }

@@ -113,6 +113,19 @@ impl EtcdConfig {
         config
     }
 
+    /// Settings from a binary's shared runtime flags (`--etcd-endpoints`, `--etcd-lease-ttl`
+    /// and their env twins); authentication and timeouts from the environment.
+    pub fn from_runtime(runtime: &stator_config::RuntimeConfig) -> Self {
+        let mut config = Self::from_env();
+        if !runtime.etcd_endpoints.is_empty() {
+            config.endpoints.clone_from(&runtime.etcd_endpoints);
+        }
+        if !runtime.etcd_lease_ttl.is_zero() {
+            config.lease_ttl = runtime.etcd_lease_ttl;
+        }
+        config
+    }
+
     /// The endpoints with a scheme (`http://` added to bare `host:port`).
     pub fn endpoint_urls(&self) -> Vec<String> {
         self.endpoints
@@ -173,6 +186,18 @@ mod tests {
         let auth = config.auth.expect("auth from env");
         assert_eq!(auth.username, "root");
         assert!(!format!("{auth:?}").contains("secret"));
+    }
+
+    #[test]
+    fn runtime_flags_take_precedence() {
+        let runtime = stator_config::RuntimeConfig {
+            etcd_endpoints: vec!["http://10.1.1.1:2379".to_owned()],
+            etcd_lease_ttl: Duration::from_secs(4),
+            ..Default::default()
+        };
+        let config = EtcdConfig::from_runtime(&runtime);
+        assert_eq!(config.endpoints, runtime.etcd_endpoints);
+        assert_eq!(config.lease_ttl, Duration::from_secs(4));
     }
 
     #[test]
