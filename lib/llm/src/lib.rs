@@ -47,9 +47,12 @@
 
 pub mod backend;
 mod error;
+pub mod http;
 pub mod kv_routing;
 pub mod model_card;
+pub mod model_manager;
 pub mod model_watcher;
+pub mod pipeline;
 pub mod preprocess;
 pub mod template;
 

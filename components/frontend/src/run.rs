@@ -1,0 +1,202 @@
+//! Starting and stopping the frontend: runtime, embedded workers, model manager, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use stator_llm::http::{DEFAULT_METRICS_PREFIX, HttpConfig, HttpService};
+use stator_llm::model_manager::{ManagerConfig, ModelManager, RouterChoice};
+use stator_protocols::openai::ValidationOptions;
+use stator_runtime::discovery::{FileDiscoveryConfig, MemStore};
+use stator_runtime::event_plane::{EventPlane, LocalBus};
+use stator_runtime::{DiscoveryBackend, DistributedRuntime, RouterMode, RuntimeConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use worker::{EngineKind, Plumbing, WorkerArgs, WorkerGroup, run_workers};
+
+use crate::args::{FrontendArgs, RouterModeArg};
+
+/// A running frontend.
+pub struct Frontend {
+    drt: DistributedRuntime,
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), stator_llm::http::HttpError>>,
+    workers: Vec<WorkerGroup>,
+}
+
+/// Maps the shared runtime flags onto the runtime's settings.
+fn runtime_config(args: &FrontendArgs) -> anyhow::Result<RuntimeConfig> {
+    let cfg = args.runtime.to_config();
+    let discovery_backend = if args.embedded() {
+        DiscoveryBackend::Mem
+    } else {
+        match cfg.discovery_backend {
+            stator_config::DiscoveryBackend::File => DiscoveryBackend::File,
+            stator_config::DiscoveryBackend::Mem => DiscoveryBackend::Mem,
+            other => bail!("--discovery-backend {other:?} is not supported by this build"),
+        }
+    };
+    let mut config = RuntimeConfig {
+        discovery_backend,
+        file_discovery: FileDiscoveryConfig::new(cfg.file_kv.clone()),
+        inhibit_for: cfg.inhibited_duration,
+        graceful_shutdown_timeout: cfg.graceful_shutdown_timeout,
+        ..RuntimeConfig::default()
+    };
+    config.request_plane.rpc_host.clone_from(&cfg.tcp_rpc_host);
+    config.request_plane.rpc_port = cfg.tcp_rpc_port;
+    config
+        .request_plane
+        .response_host
+        .clone_from(&cfg.tcp_response_stream_host);
+    config.request_plane.response_port = cfg.tcp_response_stream_port;
+    if args.embedded() {
+        let loopback = Some("127.0.0.1".to_owned());
+        config.request_plane.rpc_host = config.request_plane.rpc_host.or(loopback.clone());
+        config.request_plane.response_host = config.request_plane.response_host.or(loopback);
+    }
+    Ok(config)
+}
+
+/// The router choice the flags ask for.
+fn router_choice(args: &FrontendArgs) -> anyhow::Result<RouterChoice> {
+    let mode = args.router_mode.unwrap_or(RouterModeArg::RoundRobin);
+    Ok(match mode {
+        RouterModeArg::RoundRobin => RouterChoice::Push(RouterMode::RoundRobin),
+        RouterModeArg::Random => RouterChoice::Push(RouterMode::Random),
+        RouterModeArg::PowerOfTwo => RouterChoice::Push(RouterMode::PowerOfTwo),
+        RouterModeArg::LeastLoaded => RouterChoice::Push(RouterMode::LeastLoaded),
+        RouterModeArg::Direct => RouterChoice::Direct,
+        RouterModeArg::Kv => bail!("router mode kv not available in this build"),
+    })
+}
+
+/// Starts the embedded workers of `args` sharing `store` and `bus`.
+async fn start_workers(
+    args: &FrontendArgs,
+    store: &MemStore,
+    bus: &LocalBus,
+) -> anyhow::Result<Vec<WorkerGroup>> {
+    let model_path = args
+        .resolve_model_path()
+        .context("cannot find the model directory: pass --model-path")?;
+    let plumbing = Plumbing::InProcess {
+        store: store.clone(),
+        bus: bus.clone(),
+    };
+    let mut groups = Vec::new();
+    for (engine, count) in [
+        (EngineKind::Mocker, args.mocker_workers),
+        (EngineKind::Echo, args.echo_workers),
+    ] {
+        if count == 0 {
+            continue;
+        }
+        let mut argv = vec![
+            "worker".to_owned(),
+            "--model-path".to_owned(),
+            model_path.to_string_lossy().into_owned(),
+            "--num-workers".to_owned(),
+            count.to_string(),
+            "--discovery-backend".to_owned(),
+            "mem".to_owned(),
+            "--tcp-rpc-host".to_owned(),
+            "127.0.0.1".to_owned(),
+            "--tcp-response-stream-host".to_owned(),
+            "127.0.0.1".to_owned(),
+        ];
+        if let Some(name) = &args.model_name {
+            argv.extend(["--model-name".to_owned(), name.clone()]);
+        }
+        let mut worker_args = WorkerArgs::try_parse_from(argv)?;
+        worker_args.engine = engine;
+        worker_args.mocker = args.mocker.clone();
+        groups.push(run_workers(&worker_args, &plumbing).await?);
+    }
+    Ok(groups)
+}
+
+impl Frontend {
+    /// Starts everything `args` asks for and begins serving HTTP.
+    pub async fn start(args: &FrontendArgs) -> anyhow::Result<Self> {
+        let routing = router_choice(args)?;
+        let config = runtime_config(args)?;
+        let (drt, workers) = if args.embedded() {
+            let (store, bus) = (MemStore::new(), LocalBus::new());
+            let workers = start_workers(args, &store, &bus).await?;
+            let discovery: Arc<dyn stator_runtime::Discovery> = Arc::new(store.client());
+            let events = EventPlane::local(Arc::clone(&discovery), bus);
+            (
+                DistributedRuntime::with_parts(discovery, events, config).await?,
+                workers,
+            )
+        } else {
+            (DistributedRuntime::new(config).await?, Vec::new())
+        };
+        let card_cache_dir = args
+            .card_cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("stator-card-cache"));
+        let manager = ModelManager::start(
+            drt.clone(),
+            ManagerConfig {
+                namespace: args.namespace.clone(),
+                routing,
+                kv_cache_block_size: args.kv_cache_block_size,
+                card_cache_dir,
+            },
+        )
+        .await?;
+        let http = HttpService::new(
+            manager,
+            &HttpConfig {
+                body_limit_mb: args.http_body_limit_mb,
+                metrics_prefix: args
+                    .metrics_prefix
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_METRICS_PREFIX.to_owned()),
+                validation: ValidationOptions {
+                    ignore_unsupported_fields: args.ignore_unsupported_fields,
+                },
+            },
+        )?;
+        let listener = tokio::net::TcpListener::bind((args.http_host.as_str(), args.http_port))
+            .await
+            .with_context(|| format!("cannot bind {}:{}", args.http_host, args.http_port))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            http.serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        tracing::info!(%addr, "frontend listening");
+        Ok(Self {
+            drt,
+            addr,
+            stop,
+            server,
+            workers,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, then stops the embedded workers
+    /// and the runtime.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        for group in self.workers {
+            group.shutdown().await;
+        }
+        self.drt.shutdown().await;
+        Ok(())
+    }
+}
