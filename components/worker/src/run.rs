@@ -32,7 +32,8 @@ use crate::publish::{
 #[derive(Clone)]
 pub enum Plumbing {
     /// Each worker opens the discovery backend of its [`RuntimeConfig`] (file discovery
-    /// across processes, with ZMQ events).
+    /// across processes, with ZMQ events). With `mem` every worker would get a private store:
+    /// use [`Plumbing::InProcess`] for that.
     Standalone,
     /// Workers share an in-process discovery store and event bus, with each other and with
     /// an embedding frontend (mem discovery).
