@@ -19,7 +19,7 @@ use futures::StreamExt;
 use servers::EtcdServer;
 use stator_runtime::discovery::{
     Discovery, DiscoveryError, DiscoveryEvent, DiscoveryQuery, DiscoveryStream, EtcdConfig,
-    EtcdDiscovery,
+    EtcdDiscovery, etcd::EtcdAuth,
 };
 
 fn config(server: &EtcdServer, ttl_secs: u64) -> EtcdConfig {
@@ -272,6 +272,42 @@ async fn startup_retries_until_etcd_is_up() {
     d.register(instance(&d, &endpoint("generate")))
         .await
         .unwrap();
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn authenticates_with_user_and_password() {
+    let Some(server) = EtcdServer::start() else {
+        return;
+    };
+    let mut admin = etcd_client::Client::connect([server.endpoint()], None)
+        .await
+        .unwrap();
+    admin.user_add("root", "rootpw", None).await.unwrap();
+    admin.user_grant_role("root", "root").await.unwrap();
+    admin.auth_enable().await.unwrap();
+
+    // etcd grants leases to anyone, but writes need a user with a role.
+    let anonymous = connect(&server, 5).await;
+    assert!(matches!(
+        anonymous
+            .register(instance(&anonymous, &endpoint("generate")))
+            .await,
+        Err(DiscoveryError::Backend(_))
+    ));
+
+    let mut authenticated = config(&server, 5);
+    authenticated.auth = Some(EtcdAuth {
+        username: "root".into(),
+        password: "rootpw".into(),
+    });
+    let d = EtcdDiscovery::connect(authenticated).await.unwrap();
+    let record = instance(&d, &endpoint("generate"));
+    d.register(record.clone()).await.unwrap();
+    assert_eq!(
+        d.list(&DiscoveryQuery::AllEndpoints).await.unwrap(),
+        vec![record]
+    );
     d.shutdown().await;
 }
 
