@@ -318,6 +318,23 @@ impl KvRouter {
         overlaps
     }
 
+    /// Wait until every KV event received so far is applied to the index (a barrier over the
+    /// writer lanes; immediate in approximate mode).
+    pub async fn flush(&self) {
+        if self.shared.index.is_none() {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let barrier = tokio::task::spawn_blocking(move || {
+            if let Some(index) = &shared.index {
+                index.flush();
+            }
+        });
+        if let Err(e) = barrier.await {
+            tracing::warn!(error = %e, "kv router: index flush failed");
+        }
+    }
+
     /// The live instances the router routes over.
     pub fn instances(&self) -> Vec<InstanceId> {
         self.shared
