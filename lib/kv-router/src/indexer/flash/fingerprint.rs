@@ -47,15 +47,20 @@ impl QueryFingerprints {
     /// The tag of the query's prefix `query[..=position]`.
     #[inline]
     pub(crate) fn tag_at(&mut self, query: &[LocalBlockHash], position: usize) -> u64 {
-        let mut len = self.sums.len();
+        let len = self.sums.len();
         if len <= position {
+            // One exact-size extend (no per-block capacity check); positions fit in u32
+            // because the index accepts at most `MAX_POSITIONS` of them.
             let mut sum = self.sums.last().copied().unwrap_or(0);
-            self.sums.reserve(position + 1 - len);
-            while len <= position {
-                sum = sum.wrapping_add(mix(query[len], len as u32));
-                self.sums.push(sum);
-                len += 1;
-            }
+            self.sums.extend(
+                query[len..=position]
+                    .iter()
+                    .zip(len as u32..)
+                    .map(|(&local, p)| {
+                        sum = sum.wrapping_add(mix(local, p));
+                        sum
+                    }),
+            );
         }
         tag(self.sums[position])
     }

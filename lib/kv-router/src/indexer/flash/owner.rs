@@ -184,11 +184,16 @@ impl OwnerState {
             } else {
                 (true, store.blocks[i - 1].block_hash)
             };
-            if let Some(r) = self.blocks.get_mut(b.block_hash) {
-                r.children += u32::from(child_is_new);
-                child_is_new = false;
-                continue;
-            }
+            let vacant = match self.blocks.find_or_vacant(b.block_hash) {
+                Ok(at) => {
+                    if let Some(r) = self.blocks.value_at_mut(at) {
+                        r.children += u32::from(child_is_new);
+                    }
+                    child_is_new = false;
+                    continue;
+                }
+                Err(vacant) => vacant,
+            };
             let adopted = if self.waiting.is_empty() {
                 0
             } else {
@@ -198,7 +203,8 @@ impl OwnerState {
                 self.drop_orphans(position + 1, adopted);
             }
             let fp_sum = self.fp_sums[i];
-            self.blocks.insert_new(
+            self.blocks.fill(
+                vacant,
                 b.block_hash,
                 BlockRecord {
                     position,
@@ -279,7 +285,8 @@ impl OwnerState {
                 }
             }
         }
-        self.staged.sort_unstable_by_key(|b| b.position);
+        // No sort: the table groups consecutive blocks of one chunk under one lock, and an
+        // engine's removals come in runs along a sequence (tail first), so runs are long.
         shared.table.remove(&self.staged, self.slot);
         result
     }

@@ -37,9 +37,10 @@ impl HashKey for SequenceHash {
     }
 }
 
-/// Load factor bound: grow when `len + 1 > capacity * 3 / 4`.
-const MAX_LOAD_NUM: usize = 3;
-const MAX_LOAD_DEN: usize = 4;
+/// Load factor bound: grow when `len + 1 > capacity / 2`. Buckets are most of a cache line,
+/// so a low load keeps probe runs (and the cluster a removal shifts back) to about one line.
+const MAX_LOAD_NUM: usize = 1;
+const MAX_LOAD_DEN: usize = 2;
 const MIN_CAPACITY: usize = 8;
 
 #[derive(Debug)]
@@ -93,6 +94,8 @@ impl<K: HashKey, V> PosMap<K, V> {
         }
         let bucket: *const Bucket<K, V> = &raw const self.buckets[home(key, self.mask())];
         prefetch_line(bucket.cast());
+        // A bucket may straddle two lines; the probe run continues into the next one.
+        prefetch_line(bucket.cast::<i8>().wrapping_add(64));
     }
 
     #[inline]
@@ -124,6 +127,46 @@ impl<K: HashKey, V> PosMap<K, V> {
         self.find(key).and_then(|i| self.buckets[i].value.as_mut())
     }
 
+    /// The bucket of `key` (`Ok`), or the vacant bucket where it goes (`Err`), found in one
+    /// probe run; grows the map first if one more key would exceed the load bound, so that
+    /// [`Self::fill`] may use the vacant bucket.
+    #[inline]
+    pub(crate) fn find_or_vacant(&mut self, key: K) -> Result<usize, usize> {
+        if (self.len + 1) * MAX_LOAD_DEN > self.buckets.len() * MAX_LOAD_NUM {
+            self.resize((self.buckets.len() * 2).max(MIN_CAPACITY));
+        }
+        let mask = self.mask();
+        let mut i = home(key, mask);
+        loop {
+            let b = &self.buckets[i];
+            if b.value.is_none() {
+                return Err(i);
+            }
+            if b.key == key {
+                return Ok(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The value in bucket `i` (an `Ok` of [`Self::find_or_vacant`]).
+    #[inline]
+    pub(crate) fn value_at_mut(&mut self, i: usize) -> Option<&mut V> {
+        self.buckets[i].value.as_mut()
+    }
+
+    /// Put `key` into the vacant bucket `i` (an `Err` of [`Self::find_or_vacant`], with no
+    /// change to the map since).
+    #[inline]
+    pub(crate) fn fill(&mut self, i: usize, key: K, value: V) {
+        debug_assert!(self.buckets[i].value.is_none(), "bucket {i} is occupied");
+        self.buckets[i] = Bucket {
+            key,
+            value: Some(value),
+        };
+        self.len += 1;
+    }
+
     /// Insert `key` (which must be absent).
     pub(crate) fn insert_new(&mut self, key: K, value: V) {
         if (self.len + 1) * MAX_LOAD_DEN > self.buckets.len() * MAX_LOAD_NUM {
@@ -143,7 +186,21 @@ impl<K: HashKey, V> PosMap<K, V> {
 
     /// Remove `key`, shifting its cluster back; shrinks a mostly empty map.
     pub(crate) fn remove(&mut self, key: K) -> Option<V> {
-        let mut hole = self.find(key)?;
+        let at = self.find(key)?;
+        self.remove_at(at)
+    }
+
+    /// The bucket index of `key` and its value, mutably; pass the index to
+    /// [`Self::remove_at`] to remove the key without probing again.
+    #[inline]
+    pub(crate) fn entry_mut(&mut self, key: K) -> Option<(usize, &mut V)> {
+        let at = self.find(key)?;
+        self.buckets[at].value.as_mut().map(|v| (at, v))
+    }
+
+    /// Remove the key at bucket `hole` (from [`Self::entry_mut`], with no change to the map
+    /// since), shifting its cluster back; shrinks a mostly empty map.
+    pub(crate) fn remove_at(&mut self, mut hole: usize) -> Option<V> {
         let mask = self.mask();
         let out = self.buckets[hole].value.take();
         self.len -= 1;
@@ -160,7 +217,7 @@ impl<K: HashKey, V> PosMap<K, V> {
                 hole = j;
             }
         }
-        if self.buckets.len() > MIN_CAPACITY && self.len * 8 < self.buckets.len() {
+        if self.buckets.len() > MIN_CAPACITY && self.len * 16 < self.buckets.len() {
             self.resize((self.buckets.len() / 4).max(MIN_CAPACITY));
         }
         out

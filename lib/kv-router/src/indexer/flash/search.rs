@@ -61,7 +61,7 @@ fn search_with(
     mid_set: &mut WorkerSet,
     out: &mut Vec<(u32, u32)>,
 ) {
-    let table = &shared.table;
+    let mut table = shared.table.reader();
     let last = query.len() - 1;
     table.holders(query, 0, state, None, active);
     if active.is_empty() {

@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use stator_tokens::{LocalBlockHash, SequenceHash, next_sequence_hash};
 
 use super::fingerprint::QueryFingerprints;
@@ -176,11 +176,52 @@ impl Table {
         }
     }
 
+    /// A reader that keeps the read lock of the chunk it last probed.
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            table: self,
+            held: None,
+        }
+    }
+
+    /// Whether no position holds any entry (used by tests through the indexers).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.get())
+            .all(|c| c.maps.read().iter().all(PositionMap::is_empty))
+    }
+}
+
+/// Probes of one query: the read lock of the last chunk probed is kept until the query moves
+/// to another chunk, so a search takes one lock per chunk it visits rather than one per
+/// probe (a bisection inside a jump window stays within one or two chunks).
+pub(crate) struct Reader<'a> {
+    table: &'a Table,
+    held: Option<(
+        usize,
+        RwLockReadGuard<'a, [PositionMap; POSITIONS_PER_CHUNK]>,
+    )>,
+}
+
+impl Reader<'_> {
+    #[inline]
+    fn maps(&mut self, position: usize) -> Option<&[PositionMap; POSITIONS_PER_CHUNK]> {
+        let id = position >> CHUNK_SHIFT;
+        if self.held.as_ref().is_none_or(|(h, _)| *h != id) {
+            // Release before taking the next lock: a reader holds at most one chunk lock.
+            self.held = None;
+            let chunk = self.table.chunk(position)?;
+            self.held = Some((id, chunk.maps.read()));
+        }
+        self.held.as_ref().map(|(_, guard)| &**guard)
+    }
+
     /// `out = active ∩ {owners caching query[position] under the query's prefix}`; with
     /// `active = None`, all such owners.
     #[inline]
     pub(crate) fn holders(
-        &self,
+        &mut self,
         query: &[LocalBlockHash],
         position: usize,
         state: &mut QueryState,
@@ -188,11 +229,10 @@ impl Table {
         out: &mut WorkerSet,
     ) {
         out.clear();
-        let Some(chunk) = self.chunk(position) else {
+        let Some(maps) = self.maps(position) else {
             return;
         };
         let fp = state.fps.tag_at(query, position);
-        let maps = chunk.maps.read();
         let map = &maps[position & (POSITIONS_PER_CHUNK - 1)];
         match map.get(query[position]) {
             Some(Slot::One(e)) if entry_matches(e, fp, query, position, state) => match active {
@@ -211,14 +251,6 @@ impl Table {
                 }
             }
         }
-    }
-
-    /// Whether no position holds any entry (used by tests through the indexers).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.chunks
-            .iter()
-            .filter_map(|c| c.get())
-            .all(|c| c.maps.read().iter().all(PositionMap::is_empty))
     }
 }
 
@@ -239,15 +271,17 @@ fn entry_matches(
 
 #[inline]
 fn remove_from(map: &mut PositionMap, local: LocalBlockHash, seq: SequenceHash, slot: u32) {
-    let now_empty = match map.get_mut(local) {
-        None => return,
-        Some(Slot::One(e)) => {
+    let Some((at, found)) = map.entry_mut(local) else {
+        return;
+    };
+    let now_empty = match found {
+        Slot::One(e) => {
             if e.seq == seq {
                 e.workers.remove(slot);
             }
             e.workers.is_empty()
         }
-        Some(s @ Slot::Many(_)) => {
+        s @ Slot::Many(_) => {
             if let Slot::Many(es) = s {
                 if let Some(i) = es.iter().position(|e| e.seq == seq) {
                     es[i].workers.remove(slot);
@@ -265,17 +299,19 @@ fn remove_from(map: &mut PositionMap, local: LocalBlockHash, seq: SequenceHash, 
         }
     };
     if now_empty {
-        map.remove(local);
+        map.remove_at(at);
     }
 }
 
 #[inline]
 fn insert_into(map: &mut PositionMap, b: &NewBlock, slot: u32) {
-    match map.get_mut(b.local) {
-        None => {
+    let at = match map.find_or_vacant(b.local) {
+        Ok(at) => at,
+        Err(vacant) => {
             let mut workers = WorkerSet::new();
             workers.insert(slot);
-            map.insert_new(
+            map.fill(
+                vacant,
                 b.local,
                 Slot::One(Entry {
                     seq: b.seq,
@@ -283,7 +319,11 @@ fn insert_into(map: &mut PositionMap, b: &NewBlock, slot: u32) {
                     workers,
                 }),
             );
+            return;
         }
+    };
+    match map.value_at_mut(at) {
+        None => unreachable!("find_or_vacant returned an occupied bucket"),
         Some(Slot::One(e)) if e.seq == b.seq => {
             e.workers.insert(slot);
             if e.fp == 0 {
