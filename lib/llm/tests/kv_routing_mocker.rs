@@ -132,15 +132,10 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        for id in WORKERS {
-            router.set_worker_capacity(
-                InstanceId(id),
-                WorkerCapacity {
-                    kv_total_blocks: Some(GPU_BLOCKS as u64),
-                    max_num_batched_tokens: Some(8192),
-                },
-            );
-        }
+        router.set_default_worker_capacity(WorkerCapacity {
+            kv_total_blocks: Some(GPU_BLOCKS as u64),
+            max_num_batched_tokens: Some(8192),
+        });
         router
     }
 

@@ -62,6 +62,7 @@ pub(crate) struct Placement {
     live: BTreeSet<WorkerId>,
     ranks: BTreeMap<WorkerId, BTreeSet<DpRank>>,
     capacities: FxHashMap<WorkerId, WorkerCapacity>,
+    default_capacity: WorkerCapacity,
     reported: FxHashMap<WorkerWithDpRank, ActiveLoad>,
     queue: SchedulerQueue<oneshot::Sender<()>>,
     rng: StdRng,
@@ -92,6 +93,7 @@ impl Placement {
             live: BTreeSet::new(),
             ranks: BTreeMap::new(),
             capacities: FxHashMap::default(),
+            default_capacity: WorkerCapacity::default(),
             reported: FxHashMap::default(),
             rng,
         }
@@ -111,6 +113,7 @@ impl Placement {
                 self.sequences
                     .add_worker(WorkerWithDpRank::new(worker_id, rank));
             }
+            self.apply_capacity(worker_id);
         }
     }
 
@@ -154,13 +157,28 @@ impl Placement {
         self.apply_capacity(worker_id);
     }
 
+    /// The capacity of every instance without one of its own (e.g. from the card the
+    /// worker set shares).
+    pub fn set_default_capacity(&mut self, capacity: WorkerCapacity) {
+        self.default_capacity = capacity;
+        let live: Vec<WorkerId> = self.live.iter().copied().collect();
+        for worker_id in live {
+            self.apply_capacity(worker_id);
+        }
+    }
+
+    fn capacity_of(&self, worker_id: WorkerId) -> WorkerCapacity {
+        self.capacities
+            .get(&worker_id)
+            .copied()
+            .unwrap_or(self.default_capacity)
+    }
+
     fn apply_capacity(&mut self, worker_id: WorkerId) {
-        let (Some(approx), Some(capacity)) =
-            (self.approx.as_mut(), self.capacities.get(&worker_id))
-        else {
+        let Some(blocks) = self.capacity_of(worker_id).kv_total_blocks else {
             return;
         };
-        let Some(blocks) = capacity.kv_total_blocks else {
+        let Some(approx) = self.approx.as_mut() else {
             return;
         };
         let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
@@ -233,11 +251,7 @@ impl Placement {
     }
 
     fn with_capacity(&self, worker: WorkerWithDpRank, load: WorkerLoad) -> WorkerLoad {
-        let capacity = self
-            .capacities
-            .get(&worker.worker_id)
-            .copied()
-            .unwrap_or_default();
+        let capacity = self.capacity_of(worker.worker_id);
         WorkerLoad {
             kv_total_blocks: capacity.kv_total_blocks,
             max_num_batched_tokens: capacity.max_num_batched_tokens,

@@ -293,6 +293,14 @@ impl KvRouter {
         placement.pump();
     }
 
+    /// Record the capacity of every instance that has none of its own, now and later (the
+    /// `runtime_config` of the card a worker set shares).
+    pub fn set_default_worker_capacity(&self, capacity: WorkerCapacity) {
+        let mut placement = self.shared.placement.lock();
+        placement.set_default_capacity(capacity);
+        placement.pump();
+    }
+
     /// The busy thresholds in effect.
     pub fn busy_thresholds(&self) -> BusyThresholds {
         self.shared.placement.lock().busy_thresholds()
