@@ -1,0 +1,161 @@
+//! Unit tests of placement: candidates, pins, reported load, the queue.
+
+use std::time::Duration;
+
+use stator_kv_router::config::QueuePolicy;
+use stator_tokens::{SaltSeed, block_hashes, sequence_hashes};
+
+use super::*;
+
+fn hashes(tokens: &[u32]) -> (Vec<LocalBlockHash>, Vec<SequenceHash>) {
+    let local = block_hashes(tokens, 4, SaltSeed::default());
+    let seq = sequence_hashes(&local);
+    (local, seq)
+}
+
+fn request<'a>(
+    id: &'a str,
+    local: &'a [LocalBlockHash],
+    seq: &'a [SequenceHash],
+) -> PlaceRequest<'a> {
+    PlaceRequest {
+        request_id: id,
+        seq_hashes: seq,
+        isl_tokens: local.len() as u64 * 4,
+        pinned: None,
+        dp_rank: None,
+    }
+}
+
+#[test]
+fn only_live_instances_are_candidates_and_pins_are_honoured() {
+    let mut placement = Placement::new(KvRouterConfig::default(), 4, Some(1));
+    let tokens: Vec<u32> = (0..16).collect();
+    let (local, seq) = hashes(&tokens);
+    let now = Instant::now();
+    assert_eq!(
+        placement.place(&request("a", &local, &seq), &OverlapScores::default(), now),
+        Err(PlaceError::NoWorkers)
+    );
+    placement.add_instance(1);
+    placement.add_instance(2);
+    let mut overlaps = OverlapScores::default();
+    overlaps.scores.insert(WorkerWithDpRank::new(2, 0), 4);
+    // A worker outside the live set never wins, however much it caches.
+    overlaps.scores.insert(WorkerWithDpRank::new(9, 0), 4);
+    let picked = placement
+        .place(&request("a", &local, &seq), &overlaps, now)
+        .unwrap();
+    assert_eq!(picked.worker, WorkerWithDpRank::new(2, 0));
+    assert_eq!(
+        placement.place(&request("a", &local, &seq), &overlaps, now),
+        Err(PlaceError::Duplicate("a".into()))
+    );
+    let pinned = PlaceRequest {
+        pinned: Some(1),
+        ..request("b", &local, &seq)
+    };
+    assert_eq!(
+        placement
+            .place(&pinned, &overlaps, now)
+            .unwrap()
+            .worker
+            .worker_id,
+        1
+    );
+    let gone = PlaceRequest {
+        pinned: Some(7),
+        ..request("c", &local, &seq)
+    };
+    assert_eq!(
+        placement.place(&gone, &overlaps, now),
+        Err(PlaceError::PinnedUnknown(7))
+    );
+    placement.remove_instance(2);
+    assert_eq!(placement.active_requests(), 1);
+    assert!(!placement.free("a"));
+    assert!(placement.free("b"));
+}
+
+#[test]
+fn reported_load_makes_a_worker_busy() {
+    let config = KvRouterConfig {
+        active_decode_blocks_threshold: Some(0.5),
+        ..KvRouterConfig::default()
+    };
+    let mut placement = Placement::new(config, 4, Some(2));
+    for id in [1, 2] {
+        placement.add_instance(id);
+        placement.set_capacity(
+            id,
+            WorkerCapacity {
+                kv_total_blocks: Some(100),
+                max_num_batched_tokens: None,
+            },
+        );
+    }
+    let full = |worker_id| ActiveLoad {
+        worker_id,
+        dp_rank: 0,
+        active_decode_blocks: Some(80),
+        active_prefill_tokens: None,
+        kv_used_blocks: Some(80),
+    };
+    placement.report_load(full(1));
+    let tokens: Vec<u32> = (0..8).collect();
+    let (local, seq) = hashes(&tokens);
+    let now = Instant::now();
+    let mut overlaps = OverlapScores::default();
+    overlaps.scores.insert(WorkerWithDpRank::new(1, 0), 2);
+    let picked = placement
+        .place(&request("a", &local, &seq), &overlaps, now)
+        .unwrap();
+    assert_eq!(picked.worker.worker_id, 2);
+    placement.report_load(full(2));
+    assert_eq!(
+        placement.place(&request("b", &local, &seq), &overlaps, now),
+        Err(PlaceError::AllBusy)
+    );
+    assert!(!placement.must_wait(), "no queue configured");
+}
+
+#[test]
+fn queue_wakes_waiters_by_priority_when_room_frees() {
+    let config = KvRouterConfig {
+        queue_threshold: Some(1.0),
+        queue_policy: QueuePolicy::Fcfs,
+        active_prefill_tokens_threshold: Some(0),
+        ..KvRouterConfig::default()
+    };
+    let mut placement = Placement::new(config, 4, Some(3));
+    assert!(placement.queue_enabled());
+    placement.add_instance(1);
+    let tokens: Vec<u32> = (0..8).collect();
+    let (local, seq) = hashes(&tokens);
+    let t0 = Instant::now();
+    placement
+        .place(
+            &request("first", &local, &seq),
+            &OverlapScores::default(),
+            t0,
+        )
+        .unwrap();
+    assert!(placement.must_wait());
+    let key = |secs, jump| QueueKey {
+        strict_priority: 0,
+        priority_jump: jump,
+        effective_prefill_tokens: 8,
+        arrival: t0 + Duration::from_secs(secs),
+    };
+    let mut low = placement.enqueue(key(1, 0.0));
+    let mut high = placement.enqueue(key(2, 10.0));
+    placement.pump();
+    assert!(high.try_recv().is_err() && low.try_recv().is_err());
+    placement.mark_prefill_completed("first");
+    placement.pump();
+    assert!(high.try_recv().is_ok());
+    assert!(low.try_recv().is_err());
+    placement.close_queue();
+    assert!(low.try_recv().is_err());
+    assert_eq!(placement.queue_len(), 0);
+}
