@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! cargo run --release -p stator-runtime --example request_plane_bench
+//! cargo run --release -p stator-runtime --example request_plane_bench -- \
+//!     --request-plane nats --nats-server nats://127.0.0.1:4222
 //! ```
+//!
+//! With `--request-plane nats` the request goes over NATS request-reply (a running
+//! `nats-server` is needed) and the responses still stream back over the TCP call-home.
 //!
 //! The bench re-executes itself as the server (`--serve`) in a child process, so client and
 //! server CPU are measured separately: each side reads its own `getrusage(RUSAGE_SELF)`
@@ -19,16 +24,19 @@ use async_trait::async_trait;
 use clap::Parser;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use stator_runtime::event_plane::NatsConfig;
 use stator_runtime::request_plane::{
-    EngineHandler, RequestPlaneClient, RequestPlaneConfig, RequestPlaneServer, TcpTarget,
+    EngineHandler, NatsRequestServer, NatsTarget, RequestHandler, RequestPlaneClient,
+    RequestPlaneConfig, RequestPlaneKind, RequestPlaneServer, RequestTarget, TcpTarget,
 };
 use stator_runtime::wire::Codec;
 use stator_runtime::{AsyncEngine, Request, ResponseStream, StatorError};
 
 const PATH: &str = "be7c4/bench/echo/generate";
+const SUBJECT: &str = "bench_echo.generate-be7c4";
 
 #[derive(Debug, Parser)]
-#[command(about = "Measure the TCP request plane on loopback")]
+#[command(about = "Measure the TCP or NATS request plane on loopback")]
 struct Args {
     /// Run as the server child (internal).
     #[arg(long, hide = true)]
@@ -51,6 +59,12 @@ struct Args {
     /// Worker threads of each side's tokio runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Request plane carrying the requests.
+    #[arg(long, value_enum, default_value = "tcp")]
+    request_plane: RequestPlaneKind,
+    /// NATS server for `--request-plane nats`.
+    #[arg(long, env = "NATS_SERVER", default_value = "nats://127.0.0.1:4222")]
+    nats_server: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,24 +121,36 @@ fn cpu_micros() -> u64 {
     micros(usage.ru_utime) + micros(usage.ru_stime)
 }
 
-fn loopback_config() -> RequestPlaneConfig {
+fn loopback_config(args: &Args) -> RequestPlaneConfig {
     RequestPlaneConfig {
         rpc_host: Some("127.0.0.1".to_owned()),
         response_host: Some("127.0.0.1".to_owned()),
+        nats: NatsConfig::new(args.nats_server.clone()),
         ..RequestPlaneConfig::default()
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let config = loopback_config();
-    let server = RequestPlaneServer::bind(&config).await?;
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    let config = loopback_config(args);
     let engine: Arc<dyn AsyncEngine<Request<BenchRequest>, ResponseStream<BenchItem>>> =
         Arc::new(Echo);
-    server.register(
-        PATH,
-        Arc::new(EngineHandler::new(engine, config.max_message_size)),
-    );
-    println!("READY {}/{PATH}", server.address());
+    let handler: Arc<dyn RequestHandler> =
+        Arc::new(EngineHandler::new(engine, config.max_message_size));
+    // Kept alive until stdin closes.
+    let (_tcp, _nats) = match args.request_plane {
+        RequestPlaneKind::Tcp => {
+            let server = RequestPlaneServer::bind(&config).await?;
+            server.register(PATH, handler);
+            println!("READY {}/{PATH}", server.address());
+            (Some(server), None)
+        }
+        RequestPlaneKind::Nats => {
+            let server = NatsRequestServer::connect(&config).await?;
+            server.register(SUBJECT, handler).await?;
+            println!("READY {SUBJECT}");
+            (None, Some(server))
+        }
+    };
     std::io::stdout().flush()?;
     // Serve until the parent closes our stdin.
     tokio::task::spawn_blocking(|| {
@@ -137,7 +163,7 @@ async fn serve() -> anyhow::Result<()> {
 
 struct Bench {
     client: Arc<RequestPlaneClient>,
-    target: TcpTarget,
+    target: RequestTarget,
 }
 
 impl Bench {
@@ -192,6 +218,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut child: Child = Command::new(exe)
         .args(["--serve", "--threads", &args.threads.to_string()])
+        .args(["--nats-server", &args.nats_server])
+        .args(["--request-plane", plane_name(args.request_plane)])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -208,8 +236,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         .to_owned();
 
     let bench = Arc::new(Bench {
-        client: RequestPlaneClient::new(loopback_config()).await?,
-        target: TcpTarget::parse(&transport, args.codec)?,
+        client: RequestPlaneClient::new(loopback_config(args)).await?,
+        target: match args.request_plane {
+            RequestPlaneKind::Tcp => TcpTarget::parse(&transport, args.codec)?.into(),
+            RequestPlaneKind::Nats => NatsTarget {
+                subject: transport,
+                codec: args.codec,
+            }
+            .into(),
+        },
     });
     for _ in 0..500 {
         bench.call(1).await?;
@@ -259,6 +294,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let requests = per_task * args.concurrency;
     let n_lat = args.latency_requests as f64;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!("request plane: {}", plane_name(args.request_plane));
+    println!();
     println!("| phase | requests | result | client CPU/req | server CPU/req | total CPU/req |");
     println!("|---|---|---|---|---|---|");
     println!(
@@ -285,6 +322,13 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn plane_name(kind: RequestPlaneKind) -> &'static str {
+    match kind {
+        RequestPlaneKind::Tcp => "tcp",
+        RequestPlaneKind::Nats => "nats",
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -292,7 +336,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.serve {
-        runtime.block_on(serve())
+        runtime.block_on(serve(&args))
     } else {
         runtime.block_on(run(&args))
     }

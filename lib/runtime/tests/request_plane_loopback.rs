@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use stator_runtime::engine::{AsyncEngine, Context, Request, ResponseStream};
 use stator_runtime::error::{ErrorClass, StatorError};
 use stator_runtime::request_plane::{
-    EngineHandler, RequestPlaneClient, RequestPlaneConfig, RequestPlaneServer, TcpTarget,
+    EngineHandler, RequestPlaneClient, RequestPlaneConfig, RequestPlaneServer, RequestTarget,
+    TcpTarget,
 };
 use stator_runtime::wire::Codec;
 use tokio::sync::mpsc;
@@ -119,8 +120,10 @@ async fn fixture(pool: usize, queue: usize) -> Fixture {
     }
 }
 
-fn target(server: &RequestPlaneServer, codec: Codec) -> TcpTarget {
-    TcpTarget::parse(&format!("{}/{PATH}", server.address()), codec).expect("transport")
+fn target(server: &RequestPlaneServer, codec: Codec) -> RequestTarget {
+    TcpTarget::parse(&format!("{}/{PATH}", server.address()), codec)
+        .expect("transport")
+        .into()
 }
 
 fn ask(text: &str, items: u32, pace_ms: u64) -> Ask {
@@ -208,8 +211,12 @@ async fn undecodable_requests_are_invalid() {
 #[tokio::test]
 async fn unknown_endpoints_get_an_unavailable_ack() {
     let fx = fixture(4, 4).await;
-    let mut wrong = target(&fx.server, Codec::Json);
-    wrong.path = "2f/ns/comp/ep".to_owned();
+    let wrong: RequestTarget = TcpTarget::parse(
+        &format!("{}/2f/ns/comp/ep", fx.server.address()),
+        Codec::Json,
+    )
+    .expect("transport")
+    .into();
     let err = within(
         fx.client
             .generate::<_, Item>(&wrong, Request::new(ask("x", 1, 0))),
@@ -316,8 +323,9 @@ async fn unreachable_workers_are_cannot_connect() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
-    let dead =
-        TcpTarget::parse(&format!("127.0.0.1:{port}/{PATH}"), Codec::Json).expect("transport");
+    let dead: RequestTarget = TcpTarget::parse(&format!("127.0.0.1:{port}/{PATH}"), Codec::Json)
+        .expect("transport")
+        .into();
     let err = within(
         fx.client
             .generate::<_, Item>(&dead, Request::new(ask("x", 1, 0))),

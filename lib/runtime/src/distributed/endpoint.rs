@@ -14,7 +14,10 @@ use crate::discovery::{DeviceType, DiscoveryRecord, Instance, TransportType};
 use crate::engine::StreamingEngine;
 use crate::error::StatorError;
 use crate::names::{EndpointId, validate_name};
-use crate::request_plane::{EngineHandler, RequestHandler, RequestPlaneServer};
+use crate::request_plane::{
+    EngineHandler, NatsRequestServer, RequestHandler, RequestPlaneKind, RequestPlaneServer,
+    instance_subject,
+};
 use crate::router::{EndpointInstances, PushRouter, RouterMode};
 
 /// A namespace of the runtime.
@@ -122,36 +125,49 @@ impl Endpoint {
         Req: DeserializeOwned + Send + 'static,
         Resp: Serialize + Send + 'static,
     {
-        let server = self.drt.request_plane_server().await?;
         let config = &self.drt.config().request_plane;
         let instance_id = self.drt.instance_id();
-        let path = self.id.instance_path(instance_id);
         let handler = Arc::new(
             EngineHandler::new(engine, config.max_message_size)
                 .with_metrics(self.drt.worker_metrics().endpoint(&self.id)),
         );
-        server.register(
-            path.clone(),
-            Arc::clone(&handler) as Arc<dyn RequestHandler>,
-        );
+        let route: Arc<dyn RequestHandler> = Arc::clone(&handler) as Arc<dyn RequestHandler>;
+        let (server, transport) = match config.kind {
+            RequestPlaneKind::Tcp => {
+                let server = self.drt.request_plane_server().await?;
+                let path = self.id.instance_path(instance_id);
+                server.register(path.clone(), route);
+                let transport = TransportType::Tcp(format!("{}/{path}", server.address()));
+                (PlaneServer::Tcp(server, path), transport)
+            }
+            RequestPlaneKind::Nats => {
+                let server = self.drt.nats_request_server().await?;
+                let subject = instance_subject(&self.id, instance_id);
+                server.register(&subject, route).await?;
+                (
+                    PlaneServer::Nats(server, subject.clone()),
+                    TransportType::NatsTcp(subject),
+                )
+            }
+        };
         let instance = Instance {
             component: self.id.component.clone(),
             endpoint: self.id.name.clone(),
             namespace: self.id.namespace.clone(),
             instance_id,
-            transport: TransportType::Tcp(format!("{}/{path}", server.address())),
+            transport,
             device_type: Some(DeviceType::detect()),
             request_plane_codec: Some(config.codec.into()),
         };
         let record = DiscoveryRecord::Endpoint(instance.clone());
         if let Err(e) = self.drt.discovery().register(record).await {
-            server.unregister(&path);
+            server.unregister();
             return Err(StatorError::unavailable(format!(
                 "cannot register {}: {e}",
                 self.id
             )));
         }
-        tracing::info!(endpoint = %self.id, instance = %instance_id, address = server.address(), "serving");
+        tracing::info!(endpoint = %self.id, instance = %instance_id, route = server.route(), "serving");
         // Serving is what makes a worker ready unless readiness is tied to named endpoints.
         self.drt.health().set_endpoint(&self.id.name, true);
         self.drt.health().set_ready(true);
@@ -159,7 +175,6 @@ impl Endpoint {
             inner: Arc::new(ServedInner {
                 drt: self.drt.clone(),
                 server,
-                path,
                 instance,
                 handler,
                 withdrawn: AtomicBool::new(false),
@@ -235,10 +250,30 @@ pub struct ServedEndpoint {
     inner: Arc<ServedInner>,
 }
 
+/// The request-plane server an endpoint is routed on, with its routing key.
+enum PlaneServer {
+    Tcp(Arc<RequestPlaneServer>, String),
+    Nats(Arc<NatsRequestServer>, String),
+}
+
+impl PlaneServer {
+    fn route(&self) -> &str {
+        match self {
+            Self::Tcp(_, key) | Self::Nats(_, key) => key,
+        }
+    }
+
+    fn unregister(&self) {
+        match self {
+            Self::Tcp(server, path) => server.unregister(path),
+            Self::Nats(server, subject) => server.unregister(subject),
+        }
+    }
+}
+
 struct ServedInner {
     drt: DistributedRuntime,
-    server: Arc<RequestPlaneServer>,
-    path: String,
+    server: PlaneServer,
     instance: Instance,
     handler: Arc<dyn Drain>,
     withdrawn: AtomicBool,
@@ -263,9 +298,9 @@ impl ServedEndpoint {
         }
         let id = DiscoveryRecord::Endpoint(self.inner.instance.clone()).id();
         if let Err(e) = self.inner.drt.discovery().unregister(&id).await {
-            tracing::warn!(error = %e, "cannot unregister {}", self.inner.path);
+            tracing::warn!(error = %e, "cannot unregister {}", self.inner.server.route());
         }
-        self.inner.server.unregister(&self.inner.path);
+        self.inner.server.unregister();
         self.inner
             .drt
             .health()

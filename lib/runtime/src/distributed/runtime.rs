@@ -12,7 +12,9 @@ use crate::discovery::{Discovery, FileDiscovery, MemDiscovery};
 use crate::error::StatorError;
 use crate::event_plane::{EventPlane, LocalBus};
 use crate::names::{InstanceId, validate_name};
-use crate::request_plane::{RequestPlaneClient, RequestPlaneServer, WorkerMetrics};
+use crate::request_plane::{
+    NatsRequestServer, RequestPlaneClient, RequestPlaneServer, WorkerMetrics,
+};
 use crate::system_status::{HealthState, SystemStatusServer};
 
 /// The process's handle on discovery, the request plane and metrics. Cheap to clone.
@@ -28,6 +30,7 @@ struct Inner {
     health: HealthState,
     status_server: Mutex<Option<SystemStatusServer>>,
     server: OnceCell<Arc<RequestPlaneServer>>,
+    nats_server: OnceCell<Arc<NatsRequestServer>>,
     client: OnceCell<Arc<RequestPlaneClient>>,
     metrics: prometheus::Registry,
     worker_metrics: WorkerMetrics,
@@ -93,6 +96,7 @@ impl DistributedRuntime {
                 health,
                 status_server: Mutex::new(status_server),
                 server: OnceCell::new(),
+                nats_server: OnceCell::new(),
                 client: OnceCell::new(),
                 metrics,
                 worker_metrics,
@@ -172,6 +176,19 @@ impl DistributedRuntime {
             .cloned()
     }
 
+    /// The process-wide NATS request-plane server, connected on first use.
+    pub async fn nats_request_server(&self) -> Result<Arc<NatsRequestServer>, StatorError> {
+        self.inner
+            .nats_server
+            .get_or_try_init(|| async {
+                NatsRequestServer::connect(&self.inner.config.request_plane)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+
     /// The process-wide request-plane client (pool + response-stream server), started on
     /// first use.
     pub async fn request_plane_client(&self) -> Result<Arc<RequestPlaneClient>, StatorError> {
@@ -197,10 +214,15 @@ impl DistributedRuntime {
             endpoint.withdraw().await;
         }
         let timeout = self.inner.config.graceful_shutdown_timeout;
-        let drained = match self.inner.server.get() {
+        let tcp_drained = match self.inner.server.get() {
             Some(server) => server.shutdown(timeout).await,
             None => true,
         };
+        let nats_drained = match self.inner.nats_server.get() {
+            Some(server) => server.shutdown(timeout).await,
+            None => true,
+        };
+        let drained = tcp_drained && nats_drained;
         self.inner.discovery.shutdown().await;
         let status_server = self.inner.status_server.lock().take();
         if let Some(status_server) = status_server {

@@ -7,53 +7,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::config::RequestPlaneConfig;
-use super::connection::Pool;
+use super::connection::{Connection, Pool};
+use super::nats;
 use super::response_reader;
 use super::stream_server::{OnArrival, TcpStreamServer};
+use super::target::{RequestTarget, TcpTarget};
 use crate::engine::{Request, ResponseStream};
 use crate::error::StatorError;
 use crate::wire::{
-    Ack, Codec, ConnectionInfo, Frame, RequestControlMessage, RequestFrame, RequestType,
-    ResponseType, TCP_SERVER_TRANSPORT, TwoPartMessage,
+    Ack, ConnectionInfo, Frame, RequestControlMessage, RequestFrame, RequestType, ResponseType,
+    TCP_SERVER_TRANSPORT, TwoPartMessage,
 };
 
-/// Where one endpoint instance listens: `host:port` plus its instance path and codec.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TcpTarget {
-    /// `host:port` of the worker's shared listener.
-    pub address: String,
-    /// Instance path `"{id:x}/ns/comp/ep"` the worker routes by.
-    pub path: String,
-    /// Codec the instance advertised for request bodies.
-    pub codec: Codec,
-}
-
-impl TcpTarget {
-    /// Parses an instance's `transport.tcp` value, `"host:port/{id:x}/ns/comp/ep"`.
-    pub fn parse(transport: &str, codec: Codec) -> Result<Self, StatorError> {
-        let (address, path) = transport.split_once('/').ok_or_else(|| {
-            StatorError::invalid_request(format!("malformed tcp transport {transport:?}"))
-        })?;
-        if address.is_empty() || path.is_empty() {
-            return Err(StatorError::invalid_request(format!(
-                "malformed tcp transport {transport:?}"
-            )));
-        }
-        Ok(Self {
-            address: address.to_owned(),
-            path: path.to_owned(),
-            codec,
-        })
-    }
-}
-
-/// Sends requests to worker instances over pooled connections and receives their
-/// call-home response streams. One per process; cheap to share behind an `Arc`.
+/// Sends requests to worker instances (pooled TCP connections, or NATS request-reply) and
+/// receives their call-home response streams. One per process; cheap to share behind an `Arc`.
 pub struct RequestPlaneClient {
     pool: Pool,
+    nats: OnceCell<async_nats::Client>,
     streams: TcpStreamServer,
     config: RequestPlaneConfig,
 }
@@ -69,6 +43,7 @@ impl RequestPlaneClient {
         );
         Ok(Arc::new(Self {
             pool,
+            nats: OnceCell::new(),
             streams,
             config,
         }))
@@ -79,16 +54,25 @@ impl RequestPlaneClient {
         self.streams.address()
     }
 
+    /// The NATS connection, opened on the first request to a NATS instance.
+    async fn nats(&self) -> Result<&async_nats::Client, StatorError> {
+        self.nats
+            .get_or_try_init(|| nats::connect(&self.config.nats))
+            .await
+    }
+
     /// Sends `request` to `target` and returns the response stream once the worker's
     /// prologue arrived.
     ///
-    /// Errors: `CannotConnect`/`ConnectionTimeout`/`Disconnected` for transport faults,
+    /// Errors: `CannotConnect`/`ConnectionTimeout`/`Disconnected` for transport faults
+    /// (`WorkerUnavailable` when no NATS subscriber answers), `InvalidRequest` when the
+    /// request exceeds the message size (TCP) or the NATS server's `max_payload`,
     /// `WorkerUnavailable`/`WorkerOverloaded` for rejecting acks, the worker's typed error for
     /// a failed `generate()`, `Cancelled` if the context is killed first. Stream items are
     /// `Err(Disconnected)` when the stream breaks before its final frame.
     pub async fn generate<Req, Resp>(
         &self,
-        target: &TcpTarget,
+        target: &RequestTarget,
         request: Request<Req>,
     ) -> Result<ResponseStream<Result<Resp, StatorError>>, StatorError>
     where
@@ -99,7 +83,7 @@ impl RequestPlaneClient {
         let (delivery, prologue, items) = response_reader::channels::<Resp>();
         let on_arrival: OnArrival = {
             let context = context.clone();
-            let codec = target.codec;
+            let codec = target.codec();
             let max = self.config.max_message_size;
             Box::new(move |stream, buf| {
                 Box::pin(response_reader::run(
@@ -117,7 +101,7 @@ impl RequestPlaneClient {
             id: context.id().to_owned(),
             request_type: RequestType::SingleIn,
             response_type: ResponseType::ManyOut,
-            payload_codec: target.codec,
+            payload_codec: target.codec(),
             connection_info: ConnectionInfo {
                 transport: TCP_SERVER_TRANSPORT.to_owned(),
                 info,
@@ -129,7 +113,7 @@ impl RequestPlaneClient {
         let header = serde_json::to_vec(&control)
             .map_err(|e| StatorError::internal(format!("control message: {e}")))?;
         let body = target
-            .codec
+            .codec()
             .encode(&data)
             .map_err(|e| StatorError::invalid_request(format!("cannot encode request: {e}")))?;
         let payload = TwoPartMessage {
@@ -139,11 +123,69 @@ impl RequestPlaneClient {
         .to_bytes();
         let headers = BTreeMap::from([
             ("request-id".to_owned(), context.id().to_owned()),
-            ("x-endpoint-path".to_owned(), target.path.clone()),
+            ("x-endpoint-path".to_owned(), target.route().to_owned()),
             ("x-frontend-send-ts-ns".to_owned(), send_ts.to_string()),
         ]);
+        let (ack, closed) = match target {
+            RequestTarget::Tcp(tcp) => self.send_tcp(tcp, headers, payload).await?,
+            // Boxed: the NATS connect and request futures would otherwise bloat every
+            // caller's future, TCP ones included.
+            RequestTarget::Nats(n) => (
+                Box::pin(self.send_nats(&n.subject, &headers, payload)).await?,
+                None,
+            ),
+        };
+        match ack {
+            Ack::Accepted => {}
+            Ack::Overloaded => return Err(StatorError::worker_overloaded(Ack::Overloaded.text())),
+            Ack::Unavailable(text) | Ack::Rejected(text) => {
+                return Err(StatorError::worker_unavailable(text));
+            }
+        }
+        // Over TCP a worker that dies before dialing back closes the request connection;
+        // NATS has no such signal, so only the context's kill ends that wait.
+        let worker_gone = async {
+            match &closed {
+                Some(conn) => conn.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            outcome = prologue => outcome.unwrap_or_else(|_| {
+                Err(StatorError::unavailable("response-stream server shut down"))
+            }),
+            () = worker_gone => Err(StatorError::disconnected(format!(
+                "worker {} closed the connection before responding", target.route()
+            ))),
+            () = context.killed() => Err(StatorError::cancelled(
+                "request cancelled before the worker responded",
+            )),
+        };
+        drop(pending);
+        accepted?;
+        Ok(ResponseStream::new(ReceiverStream::new(items), context))
+    }
+
+    /// Sends the request to `subject` by NATS request-reply.
+    async fn send_nats(
+        &self,
+        subject: &str,
+        headers: &BTreeMap<String, String>,
+        payload: bytes::Bytes,
+    ) -> Result<Ack, StatorError> {
+        let client = self.nats().await?;
+        nats::request(client, subject, headers, payload, self.config.ack_timeout).await
+    }
+
+    /// Frames the request for `tcp.path` and sends it on a pooled connection.
+    async fn send_tcp(
+        &self,
+        tcp: &TcpTarget,
+        headers: BTreeMap<String, String>,
+        payload: bytes::Bytes,
+    ) -> Result<(Ack, Option<Arc<Connection>>), StatorError> {
         let frame = RequestFrame {
-            path: target.path.clone(),
+            path: tcp.path.clone(),
             headers,
             payload,
         };
@@ -158,29 +200,8 @@ impl RequestPlaneClient {
                 self.config.max_message_size
             )));
         }
-
-        let conn = self.pool.get(&target.address).await?;
-        match conn.send(&encoded, self.config.ack_timeout).await? {
-            Ack::Accepted => {}
-            Ack::Overloaded => return Err(StatorError::worker_overloaded(Ack::Overloaded.text())),
-            Ack::Unavailable(text) | Ack::Rejected(text) => {
-                return Err(StatorError::worker_unavailable(text));
-            }
-        }
-
-        let accepted = tokio::select! {
-            outcome = prologue => outcome.unwrap_or_else(|_| {
-                Err(StatorError::unavailable("response-stream server shut down"))
-            }),
-            () = conn.closed() => Err(StatorError::disconnected(format!(
-                "worker {} closed the connection before responding", target.address
-            ))),
-            () = context.killed() => Err(StatorError::cancelled(
-                "request cancelled before the worker responded",
-            )),
-        };
-        drop(pending);
-        accepted?;
-        Ok(ResponseStream::new(ReceiverStream::new(items), context))
+        let conn = self.pool.get(&tcp.address).await?;
+        let ack = conn.send(&encoded, self.config.ack_timeout).await?;
+        Ok((ack, Some(conn)))
     }
 }

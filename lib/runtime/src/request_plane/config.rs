@@ -3,11 +3,20 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
+pub use stator_config::RequestPlaneKind;
+
+use crate::event_plane::NatsConfig;
 use crate::wire::{Codec, DEFAULT_MAX_MESSAGE_SIZE};
 
-/// Settings of the TCP request plane (server, client and response-stream server).
+/// Settings of the request plane (server, client and response-stream server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestPlaneConfig {
+    /// Transport workers serve on (`DYN_REQUEST_PLANE`: `tcp` or `nats`). Clients follow each
+    /// instance's record, so this only decides how this process's endpoints are served.
+    pub kind: RequestPlaneKind,
+    /// NATS connection (`NATS_SERVER`, `NATS_AUTH_*`), used by NATS workers and by clients
+    /// that reach NATS instances.
+    pub nats: NatsConfig,
     /// Host the worker listener binds and advertises (`DYN_TCP_RPC_HOST`; default: the
     /// primary local IP, listener bound to all interfaces).
     pub rpc_host: Option<String>,
@@ -36,6 +45,8 @@ pub struct RequestPlaneConfig {
 impl Default for RequestPlaneConfig {
     fn default() -> Self {
         Self {
+            kind: RequestPlaneKind::Tcp,
+            nats: NatsConfig::default(),
             rpc_host: None,
             rpc_port: 0,
             response_host: None,
@@ -75,7 +86,16 @@ impl RequestPlaneConfig {
             value
         }
         let get: &dyn Fn(&str) -> Option<String> = &get;
-        let mut cfg = Self::default();
+        let mut cfg = Self {
+            nats: NatsConfig::from_lookup(get),
+            ..Self::default()
+        };
+        match get("DYN_REQUEST_PLANE").map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "nats" => cfg.kind = RequestPlaneKind::Nats,
+            Some(v) if v == "tcp" || v.is_empty() => cfg.kind = RequestPlaneKind::Tcp,
+            Some(raw) => tracing::warn!(%raw, "ignoring unknown DYN_REQUEST_PLANE"),
+            None => {}
+        }
         let nonempty = |key: &str| get(key).filter(|v| !v.trim().is_empty());
         cfg.rpc_host = nonempty("DYN_TCP_RPC_HOST");
         cfg.response_host = nonempty("DYN_TCP_RESPONSE_STREAM_HOST");
@@ -144,6 +164,8 @@ mod tests {
             ("DYN_REQUEST_PLANE_CODEC", "json"),
             ("DYN_TCP_RPC_HOST", "127.0.0.1"),
             ("DYN_TCP_RPC_PORT", "nope"),
+            ("DYN_REQUEST_PLANE", "nats"),
+            ("NATS_SERVER", "nats://10.0.0.5:4222"),
         ];
         let cfg = RequestPlaneConfig::from_lookup(|k| {
             env.iter()
@@ -155,6 +177,8 @@ mod tests {
         assert_eq!(cfg.codec, Codec::Json);
         assert_eq!(cfg.rpc_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(cfg.rpc_port, 0);
+        assert_eq!(cfg.kind, RequestPlaneKind::Nats);
+        assert_eq!(cfg.nats.servers, vec!["nats://10.0.0.5:4222"]);
     }
 
     #[test]

@@ -5,17 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::admission::{Admission, Admit};
 use super::config::{RequestPlaneConfig, bind_and_advertise, host_port};
+use super::dispatch::Dispatcher;
 use super::handler::RequestHandler;
 use crate::error::StatorError;
-use crate::wire::{Ack, Frame, RequestFrame};
+use crate::wire::{Frame, RequestFrame};
 
 /// One TCP listener per process serving every registered endpoint.
 pub struct RequestPlaneServer {
@@ -25,11 +22,8 @@ pub struct RequestPlaneServer {
 }
 
 struct Shared {
-    endpoints: DashMap<String, Arc<dyn RequestHandler>>,
-    admission: Arc<Admission>,
+    dispatch: Arc<Dispatcher>,
     max_message_size: usize,
-    cancel: CancellationToken,
-    inflight: TaskTracker,
 }
 
 impl RequestPlaneServer {
@@ -48,11 +42,8 @@ impl RequestPlaneServer {
             .local_addr()
             .map_err(|e| StatorError::internal(format!("request plane address: {e}")))?;
         let shared = Arc::new(Shared {
-            endpoints: DashMap::new(),
-            admission: Admission::new(config.worker_pool_size, config.work_queue_size),
+            dispatch: Dispatcher::new(config.worker_pool_size, config.work_queue_size),
             max_message_size: config.max_message_size,
-            cancel: CancellationToken::new(),
-            inflight: TaskTracker::new(),
         });
         tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Self {
@@ -74,45 +65,41 @@ impl RequestPlaneServer {
 
     /// Routes requests for `path` (the instance path) to `handler`.
     pub fn register(&self, path: impl Into<String>, handler: Arc<dyn RequestHandler>) {
-        self.shared.endpoints.insert(path.into(), handler);
+        self.shared.dispatch.register(path.into(), handler);
     }
 
     /// Stops routing `path`; later requests for it get a `Server unavailable` ack.
     pub fn unregister(&self, path: &str) {
-        self.shared.endpoints.remove(path);
+        self.shared.dispatch.unregister(path);
     }
 
     /// Requests currently running or queued.
     pub fn inflight(&self) -> usize {
-        self.shared.inflight.len()
+        self.shared.dispatch.inflight()
     }
 
     /// Requests waiting in the overflow queue.
     pub fn queue_depth(&self) -> usize {
-        self.shared.admission.queue_depth()
+        self.shared.dispatch.queue_depth()
     }
 
     /// Stops accepting, then waits up to `timeout` for in-flight requests to finish.
     /// Returns whether every request finished in time.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        self.shared.cancel.cancel();
-        self.shared.inflight.close();
-        tokio::time::timeout(timeout, self.shared.inflight.wait())
-            .await
-            .is_ok()
+        self.shared.dispatch.shutdown(timeout).await
     }
 }
 
 impl Drop for RequestPlaneServer {
     fn drop(&mut self) {
-        self.shared.cancel.cancel();
+        self.shared.dispatch.cancelled().cancel();
     }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let accepted = tokio::select! {
-            () = shared.cancel.cancelled() => return,
+            () = shared.dispatch.cancelled().cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -143,49 +130,21 @@ async fn serve_connection(
     let mut acks = BytesMut::with_capacity(256);
     loop {
         let read = tokio::select! {
-            () = shared.cancel.cancelled() => return Ok(()),
+            () = shared.dispatch.cancelled().cancelled() => return Ok(()),
             read = stream.read_buf(&mut input) => read?,
         };
         if read == 0 {
             return Ok(());
         }
         while let Some(frame) = RequestFrame::decode(&mut input, shared.max_message_size)? {
-            admit(frame, shared).encode(&mut acks)?;
+            shared
+                .dispatch
+                .admit(&frame.path, frame.payload)
+                .encode(&mut acks)?;
         }
         if !acks.is_empty() {
             stream.write_all(&acks).await?;
             acks.clear();
         }
     }
-}
-
-fn admit(frame: RequestFrame, shared: &Shared) -> Ack {
-    if shared.cancel.is_cancelled() {
-        return Ack::unavailable("worker shutting down");
-    }
-    let Some(handler) = shared
-        .endpoints
-        .get(&frame.path)
-        .map(|h| Arc::clone(h.value()))
-    else {
-        return Ack::unavailable(&format!("unknown endpoint {}", frame.path));
-    };
-    let payload = frame.payload;
-    match shared.admission.try_admit() {
-        Admit::Now(permit) => {
-            shared.inflight.spawn(async move {
-                handler.handle(payload).await;
-                drop(permit);
-            });
-        }
-        Admit::Queued(queued) => {
-            shared.inflight.spawn(async move {
-                let permit = queued.wait().await;
-                handler.handle(payload).await;
-                drop(permit);
-            });
-        }
-        Admit::Full => return Ack::Overloaded,
-    }
-    Ack::Accepted
 }

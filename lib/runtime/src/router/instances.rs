@@ -8,33 +8,30 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{
-    Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance, RecordId, TransportType,
+    Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance, RecordId,
 };
 use crate::error::StatorError;
 use crate::names::{EndpointId, InstanceId};
-use crate::request_plane::TcpTarget;
+use crate::request_plane::RequestTarget;
 
 /// One routable instance: its id and where to send requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceEntry {
     /// The serving process's instance id.
     pub id: InstanceId,
-    /// Address, path and codec on the TCP request plane.
-    pub target: TcpTarget,
+    /// Where requests go (TCP address and path, or NATS subject) and their codec.
+    pub target: RequestTarget,
 }
 
 impl InstanceEntry {
-    /// Builds an entry from a discovery record; `None` for transports this client cannot use.
+    /// Builds an entry from a discovery record; `None` for a malformed transport.
     pub fn from_instance(instance: &Instance) -> Option<Self> {
-        match &instance.transport {
-            TransportType::Tcp(transport) => TcpTarget::parse(transport, instance.codec().into())
-                .ok()
-                .map(|target| Self {
-                    id: instance.instance_id,
-                    target,
-                }),
-            TransportType::NatsTcp(_) => None,
-        }
+        RequestTarget::from_transport(&instance.transport, instance.codec().into())
+            .ok()
+            .map(|target| Self {
+                id: instance.instance_id,
+                target,
+            })
     }
 }
 

@@ -38,7 +38,8 @@ impl Ack {
         }
     }
 
-    fn from_text(text: String) -> Self {
+    /// Classifies an ack text (empty = accepted), as received over NATS.
+    pub fn from_text(text: String) -> Self {
         if text.is_empty() {
             Self::Accepted
         } else if text.starts_with(ACK_UNAVAILABLE_PREFIX) {
