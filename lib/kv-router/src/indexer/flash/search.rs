@@ -2,15 +2,17 @@
 //!
 //! Start with the owners caching the query's first block. Probe `jump` positions ahead: if
 //! every active owner still caches the query's block there, they cache everything in between
-//! (no gap below their floor), so jump. Otherwise bisect the window for the first position
-//! where some active owner drops out, score the dropped owners with that depth, and continue
-//! from there with the survivors. Owners with a gap (orphan) in reach are walked one position
-//! at a time instead, which keeps answers exact.
+//! (no gap below their floor), so jump. Otherwise split the window in halves, probing each
+//! midpoint once, and recurse only into halves whose two ends differ: every owner that drops
+//! out in the window is scored at its exact depth, and a probe serves every drop-out on its
+//! side (one bisection per window rather than one per drop-out). The search then continues
+//! from the window's end with its survivors. Owners with a gap (orphan) in reach are walked
+//! one position at a time instead, which keeps answers exact.
 
 use std::cell::RefCell;
 
 use super::Shared;
-use super::table::QueryState;
+use super::table::{QueryState, Reader};
 use crate::indexer::worker_set::WorkerSet;
 use stator_tokens::LocalBlockHash;
 
@@ -20,7 +22,8 @@ struct Scratch {
     state: QueryState,
     active: WorkerSet,
     probe: WorkerSet,
-    mid: WorkerSet,
+    /// One midpoint set per split level.
+    mids: Vec<WorkerSet>,
 }
 
 thread_local! {
@@ -43,10 +46,16 @@ pub(crate) fn search(
             state,
             active,
             probe,
-            mid,
+            mids,
         } = &mut *s;
         state.reset();
-        search_with(shared, query, jump.max(1), state, active, probe, mid, out);
+        let jump = jump.max(1);
+        // A window of `jump` positions splits at most ceil(log2(jump)) times.
+        let levels = (usize::BITS - (jump - 1).leading_zeros()) as usize + 1;
+        if mids.len() < levels {
+            mids.resize_with(levels, WorkerSet::new);
+        }
+        search_with(shared, query, jump, state, active, probe, mids, out);
     });
 }
 
@@ -58,7 +67,7 @@ fn search_with(
     state: &mut QueryState,
     active: &mut WorkerSet,
     probe: &mut WorkerSet,
-    mid_set: &mut WorkerSet,
+    mids: &mut [WorkerSet],
     out: &mut Vec<(u32, u32)>,
 ) {
     let mut table = shared.table.reader();
@@ -79,28 +88,70 @@ fn search_with(
             cur = next;
             continue;
         }
-        // Some owner drops out in (cur, next]; find the first such position.
-        let (mut lo, mut hi) = (cur, next);
-        while hi - lo > 1 {
-            let m = lo + (hi - lo) / 2;
-            table.holders(query, m, state, Some(active), mid_set);
-            if mid_set.same_as(active) {
-                lo = m;
-            } else {
-                hi = m;
-                std::mem::swap(probe, mid_set);
-            }
-        }
-        for slot in active.difference(probe) {
-            out.push((slot, hi as u32));
-        }
+        // Some owners drop out in (cur, next]; score each at its first missing position.
+        let mut window = Window {
+            table: &mut table,
+            query,
+            state,
+            out,
+        };
+        window.split(cur, next, active, probe, mids);
         std::mem::swap(active, probe);
         if active.is_empty() {
             return;
         }
-        cur = hi;
+        cur = next;
         limit = shared.jump_limit(active);
     }
     let depth = query.len() as u32;
     out.extend(active.iter().map(|slot| (slot, depth)));
+}
+
+/// What a window split needs besides the sets it compares.
+struct Window<'r, 'a, 'q> {
+    table: &'r mut Reader<'a>,
+    query: &'q [LocalBlockHash],
+    state: &'r mut QueryState,
+    out: &'r mut Vec<(u32, u32)>,
+}
+
+impl Window<'_, '_, '_> {
+    /// Score the owners of `at_lo` (holders at `lo`) missing from `at_hi` (holders at `hi`,
+    /// within `at_lo`) at the first position in `(lo, hi]` where they are missing.
+    fn split(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        at_lo: &WorkerSet,
+        at_hi: &WorkerSet,
+        mids: &mut [WorkerSet],
+    ) {
+        if hi - lo == 1 {
+            self.out
+                .extend(at_lo.difference(at_hi).map(|slot| (slot, hi as u32)));
+            return;
+        }
+        let Some((at_mid, deeper)) = mids.split_first_mut() else {
+            // Out of levels (cannot happen for windows of at most `jump`): walk the window.
+            let mut prev = at_lo.clone();
+            let mut here = WorkerSet::new();
+            for p in lo + 1..=hi {
+                self.table
+                    .holders(self.query, p, self.state, Some(&prev), &mut here);
+                self.out
+                    .extend(prev.difference(&here).map(|slot| (slot, p as u32)));
+                std::mem::swap(&mut prev, &mut here);
+            }
+            return;
+        };
+        let mid = lo + (hi - lo) / 2;
+        self.table
+            .holders(self.query, mid, self.state, Some(at_lo), at_mid);
+        if !at_mid.same_as(at_lo) {
+            self.split(lo, mid, at_lo, at_mid, deeper);
+        }
+        if !at_mid.same_as(at_hi) {
+            self.split(mid, hi, at_mid, at_hi, deeper);
+        }
+    }
 }
