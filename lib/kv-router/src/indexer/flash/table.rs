@@ -195,7 +195,7 @@ impl Table {
 
 /// Probes of one query: the read lock of the last chunk probed is kept until the query moves
 /// to another chunk, so a search takes one lock per chunk it visits rather than one per
-/// probe (a bisection inside a jump window stays within one or two chunks).
+/// probe (the split of a jump window stays within one or two chunks).
 pub(crate) struct Reader<'a> {
     table: &'a Table,
     held: Option<(
