@@ -5,10 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::discovery::FileDiscoveryConfig;
-use crate::event_plane::ZmqConfig;
+use crate::event_plane::{NatsConfig, ZmqConfig};
 use crate::request_plane::RequestPlaneConfig;
 use crate::router::DEFAULT_INHIBITED_DURATION;
 use crate::system_status::SystemStatusConfig;
+use crate::wire::Codec;
 
 /// Which discovery backend a runtime uses (`--discovery-backend`, `DYN_DISCOVERY_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +46,22 @@ impl fmt::Display for DiscoveryBackend {
             Self::File => "file",
         })
     }
+}
+
+/// Why shared settings cannot start a [`DistributedRuntime`](super::DistributedRuntime).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeConfigError {
+    /// A flag or `DYN_*` variable did not parse.
+    #[error(transparent)]
+    Settings(#[from] stator_config::ConfigError),
+    /// The discovery backend is not one [`DistributedRuntime::new`](super::DistributedRuntime::new) opens.
+    #[error(transparent)]
+    Backend(#[from] UnsupportedBackend),
+    /// `--event-plane nats`: [`DistributedRuntime::new`](super::DistributedRuntime::new) opens
+    /// the ZMQ or in-process plane; a NATS plane goes through
+    /// [`DistributedRuntime::with_parts`](super::DistributedRuntime::with_parts).
+    #[error("--event-plane nats needs DistributedRuntime::with_parts with EventPlane::nats")]
+    NatsEventPlane,
 }
 
 /// Everything a [`DistributedRuntime`](super::DistributedRuntime) needs to start.
@@ -88,29 +105,105 @@ impl Default for RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Defaults overridden by the process environment.
-    pub fn from_env() -> Result<Self, UnsupportedBackend> {
-        let secs = |key: &str| {
-            std::env::var(key)
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| *s >= 0.0)
-                .map(Duration::from_secs_f64)
+    /// Defaults overridden by the process environment (`DYN_*`, `NATS_SERVER`), read through
+    /// [`stator_config::RuntimeConfig::from_env`].
+    pub fn from_env() -> Result<Self, RuntimeConfigError> {
+        Self::from_shared(&stator_config::RuntimeConfig::from_env()?)
+    }
+
+    /// The runtime settings a binary's shared flag group resolves to
+    /// (`stator_config::RuntimeArgs::to_config()`); settings the group does not carry (health
+    /// routes, NATS authentication) come from the environment.
+    pub fn from_shared(shared: &stator_config::RuntimeConfig) -> Result<Self, RuntimeConfigError> {
+        let discovery_backend = match shared.discovery_backend {
+            stator_config::DiscoveryBackend::Mem => DiscoveryBackend::Mem,
+            stator_config::DiscoveryBackend::File => DiscoveryBackend::File,
+            other => {
+                return Err(UnsupportedBackend(format!("{other:?}").to_ascii_lowercase()).into());
+            }
         };
-        let discovery_backend = match std::env::var("DYN_DISCOVERY_BACKEND") {
-            Ok(name) if !name.trim().is_empty() => name.parse()?,
-            _ => DiscoveryBackend::default(),
+        if shared.event_plane == stator_config::EventPlaneKind::Nats {
+            return Err(RuntimeConfigError::NatsEventPlane);
+        }
+        let request_plane = RequestPlaneConfig {
+            kind: shared.request_plane,
+            nats: NatsConfig::from_runtime(shared),
+            rpc_host: shared.tcp_rpc_host.clone(),
+            rpc_port: shared.tcp_rpc_port,
+            response_host: shared.tcp_response_stream_host.clone(),
+            response_port: shared.tcp_response_stream_port,
+            worker_pool_size: shared.admission_pool_size,
+            work_queue_size: shared.admission_queue_size,
+            max_message_size: shared.tcp_max_message_size,
+            codec: match shared.request_plane_codec {
+                stator_config::PayloadCodec::Msgpack => Codec::Msgpack,
+                stator_config::PayloadCodec::Json => Codec::Json,
+            },
+            ..RequestPlaneConfig::from_env()
         };
+        let zmq = match &shared.event_plane_host {
+            Some(host) => ZmqConfig {
+                bind_host: "0.0.0.0".to_owned(),
+                advertise_host: host.clone(),
+            },
+            None => ZmqConfig::from_env(),
+        };
+        let mut system_status = SystemStatusConfig::from_env();
+        system_status.host.clone_from(&shared.system_host);
+        system_status.port = shared.system_port;
         Ok(Self {
             discovery_backend,
-            file_discovery: FileDiscoveryConfig::from_env(),
-            request_plane: RequestPlaneConfig::from_env(),
-            zmq: ZmqConfig::from_env(),
-            system_status: SystemStatusConfig::from_env(),
-            inhibit_for: secs("DYN_RUNTIME_INHIBITED_DURATION_SECS")
-                .unwrap_or(DEFAULT_INHIBITED_DURATION),
-            graceful_shutdown_timeout: secs("DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS")
-                .unwrap_or(DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT),
+            file_discovery: FileDiscoveryConfig::new(shared.file_kv.clone()),
+            request_plane,
+            zmq,
+            system_status,
+            inhibit_for: shared.inhibited_duration,
+            graceful_shutdown_timeout: shared.graceful_shutdown_timeout,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request_plane::RequestPlaneKind;
+
+    #[test]
+    fn shared_flags_map_onto_the_runtime() {
+        let shared = stator_config::RuntimeConfig::from_args([
+            "--discovery-backend",
+            "mem",
+            "--request-plane",
+            "nats",
+            "--nats-server",
+            "nats://10.0.0.9:4222",
+            "--tcp-worker-pool-size",
+            "7",
+        ])
+        .expect("flags parse");
+        let config = RuntimeConfig::from_shared(&shared).expect("supported");
+        assert_eq!(config.discovery_backend, DiscoveryBackend::Mem);
+        assert_eq!(config.request_plane.kind, RequestPlaneKind::Nats);
+        assert_eq!(
+            config.request_plane.nats.servers,
+            vec!["nats://10.0.0.9:4222"]
+        );
+        assert_eq!(config.request_plane.worker_pool_size, 7);
+    }
+
+    #[test]
+    fn backends_this_constructor_cannot_open_are_refused() {
+        let etcd = stator_config::RuntimeConfig::from_args(["--discovery-backend", "etcd"])
+            .expect("flags parse");
+        assert!(matches!(
+            RuntimeConfig::from_shared(&etcd),
+            Err(RuntimeConfigError::Backend(_))
+        ));
+        let nats = stator_config::RuntimeConfig::from_args(["--event-plane", "nats"])
+            .expect("flags parse");
+        assert!(matches!(
+            RuntimeConfig::from_shared(&nats),
+            Err(RuntimeConfigError::NatsEventPlane)
+        ));
     }
 }
