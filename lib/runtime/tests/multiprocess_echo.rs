@@ -1,9 +1,13 @@
 //! Multi-process tests: the `echo_worker` example in its own process, registered through file
-//! discovery in a temporary directory, called from this process over loopback.
+//! discovery in a temporary directory, called from this process over loopback (TCP request
+//! plane, and NATS request plane through a real `nats-server`).
 //!
 //! The worker binary is the example built by `cargo test` (examples are built with the
 //! tests); when a filtered run skipped it, build it with
 //! `cargo build -p stator-runtime --example echo_worker`.
+
+#[path = "support/servers.rs"]
+mod servers;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -96,6 +100,14 @@ impl Drop for Worker {
 }
 
 async fn client_runtime(kv: &Path, ttl: Duration) -> DistributedRuntime {
+    client_runtime_with_nats(kv, ttl, stator_runtime::event_plane::NatsConfig::default()).await
+}
+
+async fn client_runtime_with_nats(
+    kv: &Path,
+    ttl: Duration,
+    nats: stator_runtime::event_plane::NatsConfig,
+) -> DistributedRuntime {
     let mut file_discovery = FileDiscoveryConfig::new(kv);
     file_discovery.ttl = ttl;
     let config = RuntimeConfig {
@@ -104,6 +116,7 @@ async fn client_runtime(kv: &Path, ttl: Duration) -> DistributedRuntime {
         request_plane: stator_runtime::RequestPlaneConfig {
             rpc_host: Some("127.0.0.1".to_owned()),
             response_host: Some("127.0.0.1".to_owned()),
+            nats,
             ..Default::default()
         },
         ..RuntimeConfig::default()
@@ -154,6 +167,48 @@ async fn worker_process_streams_echo_items_to_a_client() {
             .collect();
         assert_eq!(items, expected);
     }
+    drt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_worker_process_streams_echo_items_to_a_client() {
+    let Some(nats) = servers::NatsServer::start() else {
+        return;
+    };
+    let kv = tempfile::tempdir().expect("tempdir");
+    let url = nats.url();
+    let worker = Worker::spawn(
+        kv.path(),
+        &["--items", "3"],
+        &[("DYN_REQUEST_PLANE", "nats"), ("NATS_SERVER", &url)],
+    );
+    let drt = client_runtime_with_nats(
+        kv.path(),
+        Duration::from_secs(10),
+        stator_runtime::event_plane::NatsConfig::new(url.clone()),
+    )
+    .await;
+    let router = router(&drt).await;
+    let instances = router.instances().list();
+    let [entry] = instances.as_slice() else {
+        panic!("expected one instance, got {instances:?}")
+    };
+    let stator_runtime::request_plane::RequestTarget::Nats(target) = &entry.target else {
+        panic!("the worker registered a NATS transport: {entry:?}")
+    };
+    assert_eq!(
+        target.subject,
+        format!("mptest_echo.generate-{:x}", entry.id.0)
+    );
+
+    let stream = within(router.generate_with(Request::new(json!("hi")), router.mode()))
+        .await
+        .expect("accepted over NATS");
+    let items = within(stream.try_collect_items()).await.expect("complete");
+    let expected: Vec<Value> = (0..3).map(|i| json!({"echo": "hi", "index": i})).collect();
+    assert_eq!(items, expected);
+
+    drop(worker);
     drt.shutdown().await;
 }
 
