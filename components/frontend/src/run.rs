@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use stator_llm::http::{DEFAULT_METRICS_PREFIX, HttpConfig, HttpService};
-use stator_llm::model_manager::{ManagerConfig, ModelManager, RouterChoice};
+use stator_llm::kv_routing::KvRouterConfig;
+use stator_llm::model_manager::{KvSelectorFactory, ManagerConfig, ModelManager, RouterChoice};
 use stator_protocols::openai::ValidationOptions;
 use stator_runtime::discovery::{FileDiscoveryConfig, MemStore};
 use stator_runtime::event_plane::{EventPlane, LocalBus};
@@ -61,16 +62,33 @@ fn runtime_config(args: &FrontendArgs) -> anyhow::Result<RuntimeConfig> {
 }
 
 /// The router choice the flags ask for.
-fn router_choice(args: &FrontendArgs) -> anyhow::Result<RouterChoice> {
-    let mode = args.router_mode.unwrap_or(RouterModeArg::RoundRobin);
-    Ok(match mode {
+fn router_choice(args: &FrontendArgs) -> RouterChoice {
+    let default = if args.mocker_workers > 0 {
+        RouterModeArg::Kv
+    } else {
+        RouterModeArg::RoundRobin
+    };
+    match args.router_mode.unwrap_or(default) {
         RouterModeArg::RoundRobin => RouterChoice::Push(RouterMode::RoundRobin),
         RouterModeArg::Random => RouterChoice::Push(RouterMode::Random),
         RouterModeArg::PowerOfTwo => RouterChoice::Push(RouterMode::PowerOfTwo),
         RouterModeArg::LeastLoaded => RouterChoice::Push(RouterMode::LeastLoaded),
         RouterModeArg::Direct => RouterChoice::Direct,
-        RouterModeArg::Kv => bail!("router mode kv not available in this build"),
-    })
+        RouterModeArg::Kv => {
+            let kv = &args.kv;
+            RouterChoice::Selector(Arc::new(KvSelectorFactory::new(KvRouterConfig {
+                overlap_score_credit: kv.router_kv_overlap_score_credit,
+                prefill_load_scale: kv.router_prefill_load_scale,
+                temperature: kv.router_temperature,
+                use_kv_events: kv.use_kv_events(),
+                router_ttl_secs: kv.router_ttl_secs,
+                active_decode_blocks_threshold: kv.active_decode_blocks_threshold,
+                active_prefill_tokens_threshold: kv.active_prefill_tokens_threshold,
+                queue_threshold: kv.router_queue_threshold,
+                ..KvRouterConfig::default()
+            })))
+        }
+    }
 }
 
 /// Starts the embedded workers of `args` sharing `store` and `bus`.
@@ -121,7 +139,7 @@ async fn start_workers(
 impl Frontend {
     /// Starts everything `args` asks for and begins serving HTTP.
     pub async fn start(args: &FrontendArgs) -> anyhow::Result<Self> {
-        let routing = router_choice(args)?;
+        let routing = router_choice(args);
         let config = runtime_config(args)?;
         let (drt, workers) = if args.embedded() {
             let (store, bus) = (MemStore::new(), LocalBus::new());

@@ -5,7 +5,9 @@
 //! the set's last worker goes.
 
 mod build;
+mod kv;
 mod manager;
 
 pub use build::{RouterChoice, SelectorFactory};
+pub use kv::KvSelectorFactory;
 pub use manager::{LookupError, ManagerConfig, ModelFacts, ModelManager};
