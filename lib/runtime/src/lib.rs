@@ -1,9 +1,10 @@
 //! Stator's distributed runtime: discovery, request plane, event plane, engines and routing,
 //! wire-compatible with NVIDIA Dynamo 1.6.1.
 //!
-//! A [`DistributedRuntime`] owns the process's discovery client, its TCP request-plane
-//! server (one shared listener for every served endpoint) and client (pooled, pipelined
-//! connections plus the call-home response-stream server). Engines implement
+//! A [`DistributedRuntime`] owns the process's discovery client, its request-plane server
+//! (one shared TCP listener, or one NATS subscription per served endpoint with
+//! `DYN_REQUEST_PLANE=nats`) and client (pooled, pipelined TCP connections or NATS
+//! request-reply, chosen per instance record, plus the call-home response-stream server). Engines implement
 //! [`AsyncEngine`]; a worker serves one on an [`Endpoint`] and a client reaches it through a
 //! [`PushRouter`], which is itself an engine. Errors are [`StatorError`]s, typed end to end.
 //!
