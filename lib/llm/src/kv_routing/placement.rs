@@ -9,6 +9,8 @@
 //! the queue.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -52,6 +54,25 @@ pub(crate) enum PlaceError {
     Duplicate(String),
 }
 
+/// A woken waiter's right to place its request. While one is alive no other waiter is woken,
+/// so waiters leave the queue in its order; dropping it (placed, re-queued, or given up)
+/// lets the next one go.
+#[derive(Debug)]
+pub(crate) struct Admission(Arc<AtomicUsize>);
+
+impl Admission {
+    fn new(admitting: &Arc<AtomicUsize>) -> Self {
+        admitting.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(admitting))
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Candidates, load, predictions and the wait queue of one KV router.
 #[derive(Debug)]
 pub(crate) struct Placement {
@@ -64,7 +85,8 @@ pub(crate) struct Placement {
     capacities: FxHashMap<WorkerId, WorkerCapacity>,
     default_capacity: WorkerCapacity,
     reported: FxHashMap<WorkerWithDpRank, ActiveLoad>,
-    queue: SchedulerQueue<oneshot::Sender<()>>,
+    queue: SchedulerQueue<oneshot::Sender<Admission>>,
+    admitting: Arc<AtomicUsize>,
     rng: StdRng,
 }
 
@@ -87,6 +109,7 @@ impl Placement {
         Self {
             sequences: ActiveSequencesMultiWorker::new(block_size, &config),
             queue: SchedulerQueue::new(config.queue_policy),
+            admitting: Arc::new(AtomicUsize::new(0)),
             selector: WorkerSelector::new(config),
             block_size,
             approx,
@@ -375,7 +398,7 @@ impl Placement {
     }
 
     /// Queue a request; the receiver fires when it may try again.
-    pub fn enqueue(&mut self, key: QueueKey) -> oneshot::Receiver<()> {
+    pub fn enqueue(&mut self, key: QueueKey) -> oneshot::Receiver<Admission> {
         let (tx, rx) = oneshot::channel();
         self.queue.push(tx, key);
         rx
@@ -383,11 +406,15 @@ impl Placement {
 
     /// Wake the next waiter if there is room; waiters that gave up are skipped.
     pub fn pump(&mut self) {
-        while !self.queue.is_empty() && !self.must_wait() {
+        while self.admitting.load(Ordering::Acquire) == 0
+            && !self.queue.is_empty()
+            && !self.must_wait()
+        {
             let Some(waiter) = self.queue.pop() else {
                 return;
             };
-            if waiter.send(()).is_ok() {
+            // A waiter that gave up hands the admission back (dropped with the error).
+            if waiter.send(Admission::new(&self.admitting)).is_ok() {
                 return;
             }
         }

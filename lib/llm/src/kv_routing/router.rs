@@ -18,7 +18,7 @@ use stator_tokens::{LocalBlockHash, SaltSeed, block_hashes, sequence_hashes};
 use tokio_util::sync::CancellationToken;
 
 use super::hints::{KvDecision, KvRoutingHints};
-use super::placement::{PlaceError, PlaceRequest, Placement};
+use super::placement::{Admission, PlaceError, PlaceRequest, Placement};
 use super::stats::{Counters, KvRouterStats};
 use super::{KV_EVENTS_TOPIC, KV_METRICS_TOPIC, tasks};
 
@@ -204,7 +204,8 @@ impl KvRouter {
             dp_rank: hints.dp_rank,
         };
         let mut arrival: Option<Instant> = None;
-        let mut admitted = false;
+        // Set while this request holds the queue's admission (it was woken to place).
+        let mut admission: Option<Admission> = None;
         loop {
             let mut overlaps = self.index_overlaps(&local);
             let wait = {
@@ -213,11 +214,12 @@ impl KvRouter {
                 placement.merge_predicted(&mut overlaps, &local, now);
                 let queue_enabled = placement.queue_enabled();
                 let may_place = !queue_enabled
-                    || admitted
+                    || admission.is_some()
                     || (placement.queue_is_empty() && !placement.must_wait());
                 if may_place {
                     match placement.place(&request, &overlaps, now) {
                         Ok(selection) => {
+                            drop(admission.take());
                             placement.pump();
                             drop(placement);
                             let c = &self.shared.counters;
@@ -240,6 +242,7 @@ impl KvRouter {
                         }
                         Err(PlaceError::AllBusy) if queue_enabled => {}
                         Err(e) => {
+                            drop(admission.take());
                             placement.pump();
                             return Err(self.place_error(e));
                         }
@@ -253,17 +256,19 @@ impl KvRouter {
                     effective_prefill_tokens: request.isl_tokens.saturating_sub(cached),
                     arrival: *arrival.get_or_insert(now),
                 };
+                if admission.take().is_none() {
+                    Counters::add(&self.shared.counters.queued, 1);
+                }
                 placement.enqueue(key)
             };
-            if !admitted {
-                Counters::add(&self.shared.counters.queued, 1);
+            match wait.await {
+                Ok(granted) => admission = Some(granted),
+                Err(_) => {
+                    return Err(StatorError::unavailable(
+                        "kv router stopped while the request was queued",
+                    ));
+                }
             }
-            if wait.await.is_err() {
-                return Err(StatorError::unavailable(
-                    "kv router stopped while the request was queued",
-                ));
-            }
-            admitted = true;
         }
     }
 
