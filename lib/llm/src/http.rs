@@ -18,6 +18,8 @@ mod sse;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
+
 pub use metrics::{DEFAULT_METRICS_PREFIX, Metrics};
 use stator_protocols::openai::ValidationOptions;
 
@@ -100,6 +102,13 @@ impl HttpService {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
+        // Without TCP_NODELAY the first SSE chunk waits behind the response head for the
+        // client's delayed ACK (a 40 ms TTFT stall at low concurrency).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -335,12 +335,14 @@ impl RequestTracker {
         self.handles.output_tokens_total.inc_by(u64::from(tokens));
     }
 
-    /// The prompt's size and cache hits, once known.
-    pub(crate) fn prompt(&self, prompt_tokens: u32, cached_tokens: Option<u32>) {
+    /// The prompt's size.
+    pub(crate) fn prompt(&self, prompt_tokens: u32) {
         self.handles.input_tokens.observe(f64::from(prompt_tokens));
-        if let Some(cached) = cached_tokens {
-            self.handles.cached_tokens.observe(f64::from(cached));
-        }
+    }
+
+    /// Prompt tokens a worker served from its KV cache.
+    pub(crate) fn cached(&self, cached_tokens: u32) {
+        self.handles.cached_tokens.observe(f64::from(cached_tokens));
     }
 
     /// The request succeeded.

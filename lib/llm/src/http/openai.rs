@@ -200,7 +200,7 @@ async fn handle<A: Api>(state: Arc<AppState>, headers: &HeaderMap, body: Body) -
         .filter(|c| c.counts_prompt)
         .map(|c| c.request.token_ids.len())
         .sum();
-    tracker.prompt(prompt_tokens as u32, None);
+    tracker.prompt(prompt_tokens as u32);
     let uuid = headers
         .get(DYNAMO_REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -22,7 +22,12 @@ const FLUSH_BYTES: usize = 16 * 1024;
 pub(crate) fn record(event: &ChoiceEvent, tracker: &mut RequestTracker, usage: &mut UsageTotals) {
     match event {
         ChoiceEvent::Delta { tokens, .. } => tracker.tokens(*tokens),
-        ChoiceEvent::Finish(finish) => usage.add(finish),
+        ChoiceEvent::Finish(finish) => {
+            usage.add(finish);
+            if let Some(cached) = finish.cached_tokens {
+                tracker.cached(cached);
+            }
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl PipelineError {
 
     /// Whether the router found no instance to send to (the model is not ready).
     pub(crate) fn from_route(model: &str, err: StatorError) -> Self {
-        if err.class() == ErrorClass::Unavailable {
+        if err.specific_class() == ErrorClass::Unavailable {
             Self::NotReady(model.to_owned())
         } else {
             Self::Worker(err)
