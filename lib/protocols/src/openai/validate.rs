@@ -162,9 +162,11 @@ fn unsupported(
     if extra.is_empty() || opts.ignore_unsupported_fields {
         return Ok(());
     }
-    Err(ValidationError::UnsupportedParameters(
-        extra.keys().cloned().collect(),
-    ))
+    // Sorted explicitly: the map's own order depends on serde_json's `preserve_order`
+    // feature, which other crates of a workspace may turn on.
+    let mut keys: Vec<String> = extra.keys().cloned().collect();
+    keys.sort_unstable();
+    Err(ValidationError::UnsupportedParameters(keys))
 }
 
 fn max_tokens(v: Option<u32>) -> Check {
