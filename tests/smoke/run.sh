@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Builds the frontend, starts it in embedded mode (in-process mocker workers) on a free port,
+# Builds the frontend (debug profile, already built by `cargo test --workspace`), starts it in embedded mode (in-process mocker workers) on a free port,
 # runs the openai-SDK smoke script against it, and stops it. Needs `pip install openai`.
 # Usage: tests/smoke/run.sh [extra frontend flags...]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-cargo build --release -p frontend
+cargo build -p frontend
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp)"
 target="${CARGO_TARGET_DIR:-$root/target}"
-"$target/release/frontend" --http-host 127.0.0.1 --http-port "$port" \
+"$target/debug/frontend" --http-host 127.0.0.1 --http-port "$port" \
     --mocker-workers 2 --speedup-ratio 100 "$@" >"$log" 2>&1 &
 pid=$!
 cleanup() {
