@@ -7,7 +7,7 @@ use stator_protocols::worker::RoutingHints;
 use stator_runtime::{DistributedRuntime, Endpoint, StatorError};
 
 use super::build::SelectorFactory;
-use crate::kv_routing::{KvRouter, KvRouterConfig, KvRoutingHints};
+use crate::kv_routing::{KvRouter, KvRouterConfig, KvRoutingHints, WorkerCapacity};
 use crate::model_card::ModelDeploymentCard;
 use crate::pipeline::{SelectedWorker, WorkerSelector};
 
@@ -29,7 +29,7 @@ impl SelectorFactory for KvSelectorFactory {
         &'a self,
         drt: &'a DistributedRuntime,
         endpoint: &'a Endpoint,
-        _card: &'a ModelDeploymentCard,
+        card: &'a ModelDeploymentCard,
         block_size: u32,
     ) -> BoxFuture<'a, Result<Arc<dyn WorkerSelector>, StatorError>> {
         Box::pin(async move {
@@ -42,6 +42,12 @@ impl SelectorFactory for KvSelectorFactory {
                 self.config.clone(),
             )
             .await?;
+            // Busy thresholds and the queue threshold are fractions of these capacities;
+            // without them they would never trigger.
+            router.set_default_worker_capacity(WorkerCapacity {
+                kv_total_blocks: card.runtime_config.total_kv_blocks,
+                max_num_batched_tokens: card.runtime_config.max_num_batched_tokens,
+            });
             Ok(Arc::new(KvSelector { router, block_size }) as Arc<dyn WorkerSelector>)
         })
     }
