@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds the frontend (debug profile, already built by `cargo test --workspace`), starts it in embedded mode (in-process mocker workers) on a free port,
-# runs the openai-SDK smoke script against it, and stops it. Needs `pip install openai`.
+# Starts the frontend (the debug build that `cargo test --workspace` leaves behind; built here
+# if absent) in embedded mode (in-process mocker workers) on a free port, runs the openai-SDK
+# smoke script against it, and stops it. Needs `pip install openai`.
 # Usage: tests/smoke/run.sh [extra frontend flags...]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-cargo build -p frontend
+target="${CARGO_TARGET_DIR:-$root/target}"
+# `cargo test --workspace` (run just before in CI) already built the debug frontend; building it
+# again with `-p frontend` alone would recompile dependencies under other feature sets.
+[ -x "$target/debug/frontend" ] || cargo build -p frontend
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp)"
-target="${CARGO_TARGET_DIR:-$root/target}"
 "$target/debug/frontend" --http-host 127.0.0.1 --http-port "$port" \
     --mocker-workers 2 --speedup-ratio 100 "$@" >"$log" 2>&1 &
 pid=$!
