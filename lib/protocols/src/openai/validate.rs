@@ -119,29 +119,11 @@ pub trait Validate {
 
 type Check = Result<(), ValidationError>;
 
-fn range_f32(
+fn range<T: PartialOrd + ToString>(
     name: &'static str,
-    v: Option<f32>,
-    min: f32,
-    max: f32,
-    bounds: (&'static str, &'static str),
-) -> Check {
-    match v {
-        Some(x) if !(min..=max).contains(&x) => Err(ValidationError::OutOfRange {
-            name,
-            min: bounds.0,
-            max: bounds.1,
-            got: x.to_string(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn range_u8(
-    name: &'static str,
-    v: Option<u8>,
-    min: u8,
-    max: u8,
+    v: Option<T>,
+    min: T,
+    max: T,
     bounds: (&'static str, &'static str),
 ) -> Check {
     match v {
@@ -186,10 +168,10 @@ fn sampling(
     frequency: Option<f32>,
     presence: Option<f32>,
 ) -> Check {
-    range_f32("Temperature", temperature, 0.0, 2.0, ("0", "2"))?;
-    range_f32("Top_p", top_p, 0.0, 1.0, ("0", "1"))?;
-    range_f32("Frequency_penalty", frequency, -2.0, 2.0, ("-2", "2"))?;
-    range_f32("Presence_penalty", presence, -2.0, 2.0, ("-2", "2"))
+    range("Temperature", temperature, 0.0, 2.0, ("0", "2"))?;
+    range("Top_p", top_p, 0.0, 1.0, ("0", "1"))?;
+    range("Frequency_penalty", frequency, -2.0, 2.0, ("-2", "2"))?;
+    range("Presence_penalty", presence, -2.0, 2.0, ("-2", "2"))
 }
 
 fn stops(stop: Option<&Stop>) -> Check {
@@ -216,8 +198,8 @@ fn logit_bias(bias: Option<&BTreeMap<String, f32>>) -> Check {
 }
 
 fn common(ext: &CommonExt, passthrough: &PassthroughExt) -> Check {
-    range_f32("Min_p", ext.min_p, 0.0, 1.0, ("0", "1"))?;
-    range_f32(
+    range("Min_p", ext.min_p, 0.0, 1.0, ("0", "1"))?;
+    range(
         "Repetition_penalty",
         ext.repetition_penalty,
         0.0,
@@ -282,8 +264,8 @@ impl Validate for ChatCompletionRequest {
             r.frequency_penalty,
             r.presence_penalty,
         )?;
-        range_u8("n", r.n, 1, 128, ("1", "128"))?;
-        range_u8("Top_logprobs", r.top_logprobs, 0, 20, ("0", "20"))?;
+        range("n", r.n, 1, 128, ("1", "128"))?;
+        range("Top_logprobs", r.top_logprobs, 0, 20, ("0", "20"))?;
         logit_bias(r.logit_bias.as_ref())?;
         stops(r.stop.as_ref())?;
         tools(r.tools.as_deref(), r.tool_choice.as_ref())?;
@@ -314,9 +296,9 @@ impl Validate for CompletionRequest {
             r.frequency_penalty,
             r.presence_penalty,
         )?;
-        range_u8("n", r.n, 1, 128, ("1", "128"))?;
-        range_u8("Logprobs", r.logprobs, 0, 5, ("0", "5"))?;
-        range_u8("Best_of", r.best_of, 0, 20, ("0", "20"))?;
+        range("n", r.n, 1, 128, ("1", "128"))?;
+        range("Logprobs", r.logprobs, 0, 5, ("0", "5"))?;
+        range("Best_of", r.best_of, 0, 20, ("0", "20"))?;
         logit_bias(r.logit_bias.as_ref())?;
         stops(r.stop.as_ref())?;
         common(&self.common, &self.passthrough)
