@@ -7,11 +7,16 @@
 //! [`NetworkStreamWrapper`]s and a final [`ControlMessage::Sentinel`]. The client answers on the
 //! same socket with `stop`/`kill` [`ControlMessage`]s.
 //!
+//! Between two Stator processes the response stream can instead travel on the request
+//! connection itself ([`InlineFrame`], which explains the scheme); Dynamo peers never see
+//! those frames.
+//!
 //! Every decoder is incremental (`Ok(None)` = need more bytes), enforces a maximum message size,
 //! and returns an error (never panics) on garbage.
 
 mod ack;
 mod codec;
+mod inline;
 mod io;
 mod messages;
 mod request_frame;
@@ -19,6 +24,10 @@ mod two_part;
 
 pub use ack::{ACK_OVERLOADED, ACK_UNAVAILABLE_PREFIX, Ack};
 pub use codec::{Codec, UnknownCodec};
+pub use inline::{
+    INLINE_CONTROL_PATH, INLINE_RESPONSE_HEADER, INLINE_TAG, InlineControl, InlineFrame,
+    ServerRecord, StreamId,
+};
 pub use io::{read_frame, write_frame};
 pub use messages::{
     CallHomeHandshake, ConnectionInfo, ControlMessage, NetworkStreamWrapper, RequestControlMessage,
@@ -78,6 +87,9 @@ pub enum WireError {
         /// Bytes left over.
         extra: usize,
     },
+    /// A frame's fields are inconsistent (e.g. an inline record without its tag).
+    #[error("malformed frame: {0}")]
+    Malformed(String),
     /// A text field was not UTF-8.
     #[error("{0} is not valid UTF-8")]
     InvalidUtf8(&'static str),

@@ -1,34 +1,18 @@
-//! Worker side of the response stream: dial the client, handshake, prologue, items, sentinel;
-//! meanwhile obey `stop`/`kill` control frames arriving on the same socket.
+//! Worker side of the call-home response stream: dial the client and handshake; the messages
+//! themselves are written by [`super::respond`]; meanwhile obey `stop`/`kill` control frames
+//! arriving on the same socket.
 
 use std::io::ErrorKind;
 
 use bytes::BytesMut;
-use futures::{FutureExt, StreamExt};
-use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::engine::{Context, ResponseStream};
-use crate::error::StatorError;
+use super::respond::ReplyError;
+use crate::engine::Context;
 use crate::wire::{
-    CallHomeHandshake, Codec, ControlMessage, Frame, NetworkStreamWrapper, ResponseStreamPrologue,
-    TcpStreamConnectionInfo, TwoPartMessage, WireError,
+    CallHomeHandshake, ControlMessage, Frame, TcpStreamConnectionInfo, TwoPartMessage, WireError,
 };
-
-/// Buffered response bytes that trigger a write even while more items are ready.
-const FLUSH_AT: usize = 64 * 1024;
-
-/// Why a request could not be served over its call-home connection.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CallHomeError {
-    /// The request payload was malformed.
-    #[error("malformed request: {0}")]
-    Control(String),
-    /// A frame could not be encoded, or the socket failed.
-    #[error(transparent)]
-    Wire(#[from] WireError),
-}
 
 /// An open call-home connection for one request.
 ///
@@ -50,7 +34,7 @@ impl CallHome {
         info: &TcpStreamConnectionInfo,
         context: Context,
         max_message_size: usize,
-    ) -> Result<Self, CallHomeError> {
+    ) -> Result<Self, ReplyError> {
         let socket = TcpStream::connect(&info.address)
             .await
             .map_err(WireError::Io)?;
@@ -67,83 +51,19 @@ impl CallHome {
             subject: info.subject.clone(),
             stream_type: info.stream_type,
         };
-        home.push_header(&handshake)?;
+        let json = serde_json::to_vec(&handshake).map_err(|e| WireError::json("header", e))?;
+        TwoPartMessage::header_only(json).encode(&mut home.out)?;
         Ok(home)
     }
 
-    /// Sends an error prologue and closes.
-    pub(crate) async fn fail(mut self, err: &StatorError) -> Result<(), CallHomeError> {
-        let prologue = ResponseStreamPrologue {
-            error: Some(err.to_string()),
-            typed_error: Some(err.clone()),
-        };
-        self.push_header(&prologue)?;
-        self.flush().await?;
-        self.close().await;
-        Ok(())
+    /// The buffer the next message is appended to.
+    pub(crate) fn out(&mut self) -> &mut BytesMut {
+        &mut self.out
     }
 
-    /// Sends the OK prologue, every item, the final frame and the sentinel.
-    ///
-    /// A kill (from the client, or a lost client) ends the stream without the final frame;
-    /// items that are ready together go out in one write.
-    pub(crate) async fn stream<U: Serialize>(
-        mut self,
-        stream: ResponseStream<U>,
-        codec: Codec,
-    ) -> Result<(), CallHomeError> {
-        self.push_header(&ResponseStreamPrologue {
-            error: None,
-            typed_error: None,
-        })?;
-        let context = self.context.clone();
-        let mut chunks = stream.ready_chunks(64);
-        let completed = loop {
-            if context.is_killed() {
-                break false;
-            }
-            // Encode whatever is ready; write (prologue included) only before waiting, so a
-            // short stream leaves in one write.
-            let next = if let Some(next) = chunks.next().now_or_never() {
-                next
-            } else {
-                self.flush_or_kill().await?;
-                tokio::select! {
-                    biased;
-                    () = self.watch_control() => continue,
-                    next = chunks.next() => next,
-                }
-            };
-            let Some(items) = next else { break true };
-            for item in items {
-                let wrapped = NetworkStreamWrapper {
-                    data: Some(item),
-                    complete_final: false,
-                };
-                TwoPartMessage::encode_body_with(&mut self.out, |buf| {
-                    codec.encode_into(&wrapped, buf)
-                })?;
-            }
-            if self.out.len() >= FLUSH_AT {
-                self.flush_or_kill().await?;
-            }
-        };
-        if completed {
-            let last: NetworkStreamWrapper<U> = NetworkStreamWrapper {
-                data: None,
-                complete_final: true,
-            };
-            TwoPartMessage::body_only(codec.encode(&last)?).encode(&mut self.out)?;
-            TwoPartMessage::header_only(ControlMessage::Sentinel.header()).encode(&mut self.out)?;
-            self.flush().await?;
-        }
-        self.close().await;
-        Ok(())
-    }
-
-    /// Sends what is buffered (the handshake) now; used when the engine is slow to start.
-    pub(crate) async fn flush_handshake(&mut self) -> Result<(), CallHomeError> {
-        self.flush_or_kill().await
+    /// The request's context.
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
     }
 
     /// Reads control frames until one kills the request or the client goes away (a `stop`
@@ -202,22 +122,8 @@ impl CallHome {
         self.context.kill();
     }
 
-    /// Flushes; a failed write means the client is gone, which kills the request.
-    async fn flush_or_kill(&mut self) -> Result<(), CallHomeError> {
-        let flushed = self.flush().await;
-        if flushed.is_err() {
-            self.context.kill();
-        }
-        flushed
-    }
-
-    fn push_header<T: Serialize>(&mut self, header: &T) -> Result<(), CallHomeError> {
-        let json = serde_json::to_vec(header).map_err(|e| WireError::json("header", e))?;
-        TwoPartMessage::header_only(json).encode(&mut self.out)?;
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), CallHomeError> {
+    /// Writes what is buffered.
+    pub(crate) async fn flush(&mut self) -> Result<(), ReplyError> {
         if !self.out.is_empty() {
             self.socket
                 .write_all(&self.out)
@@ -230,7 +136,7 @@ impl CallHome {
 
     /// Half-closes, then consumes what the client already sent so that closing does not
     /// reset the connection under data the client has yet to read.
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         // Best effort: the client may already be gone.
         let _ = self.socket.shutdown().await;
         if !self.peer_closed {

@@ -11,20 +11,23 @@ use tokio::sync::OnceCell;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::config::RequestPlaneConfig;
-use super::connection::{Connection, Pool};
+use super::connection::{Connection, Limits, Pool};
+use super::inline_client::{Event, InlineItems, InlineReceiver};
 use super::nats;
-use super::response_reader;
+use super::response_reader::{self, prologue_outcome};
 use super::stream_server::{OnArrival, TcpStreamServer};
 use super::target::{RequestTarget, TcpTarget};
 use crate::engine::{Request, ResponseStream};
 use crate::error::StatorError;
 use crate::wire::{
-    Ack, ConnectionInfo, Frame, RequestControlMessage, RequestFrame, RequestType, ResponseType,
-    TCP_SERVER_TRANSPORT, TwoPartMessage,
+    Ack, ConnectionInfo, Frame, INLINE_RESPONSE_HEADER, RequestControlMessage, RequestFrame,
+    RequestType, ResponseType, TCP_SERVER_TRANSPORT, TwoPartMessage,
 };
 
 /// Sends requests to worker instances (pooled TCP connections, or NATS request-reply) and
-/// receives their call-home response streams. One per process; cheap to share behind an `Arc`.
+/// receives their response streams: inline on the request connection from Stator workers
+/// (when [`RequestPlaneConfig::inline_responses`] is on), over the call-home connection
+/// otherwise. One per process; cheap to share behind an `Arc`.
 pub struct RequestPlaneClient {
     pool: Pool,
     nats: OnceCell<async_nats::Client>,
@@ -37,7 +40,10 @@ impl RequestPlaneClient {
     pub async fn new(config: RequestPlaneConfig) -> Result<Arc<Self>, StatorError> {
         let streams = TcpStreamServer::bind(&config).await?;
         let pool = Pool::new(
-            config.max_message_size,
+            Limits {
+                max_message_size: config.max_message_size,
+                inline_stream_buffer: config.inline_stream_buffer,
+            },
             config.max_inflight_per_connection,
             config.max_connections_per_host,
         );
@@ -126,12 +132,17 @@ impl RequestPlaneClient {
             ("x-endpoint-path".to_owned(), target.route().to_owned()),
             ("x-frontend-send-ts-ns".to_owned(), send_ts.to_string()),
         ]);
-        let (ack, closed) = match target {
-            RequestTarget::Tcp(tcp) => self.send_tcp(tcp, headers, payload).await?,
+        let codec = target.codec();
+        let (ack, closed, inline) = match target {
+            RequestTarget::Tcp(tcp) => {
+                let (ack, conn, inline) = self.send_tcp(tcp, headers, payload).await?;
+                (ack, Some(conn), inline)
+            }
             // Boxed: the NATS connect and request futures would otherwise bloat every
             // caller's future, TCP ones included.
             RequestTarget::Nats(n) => (
                 Box::pin(self.send_nats(&n.subject, &headers, payload)).await?,
+                None,
                 None,
             ),
         };
@@ -142,28 +153,58 @@ impl RequestPlaneClient {
                 return Err(StatorError::worker_unavailable(text));
             }
         }
-        // Over TCP a worker that dies before dialing back closes the request connection;
-        // NATS has no such signal, so only the context's kill ends that wait.
+        // Over TCP a worker that dies before responding closes the request connection; NATS
+        // has no such signal, so only the context's kill ends that wait.
         let worker_gone = async {
             match &closed {
                 Some(conn) => conn.closed().await,
                 None => std::future::pending().await,
             }
         };
-        let accepted = tokio::select! {
-            outcome = prologue => outcome.unwrap_or_else(|_| {
-                Err(StatorError::unavailable("response-stream server shut down"))
-            }),
-            () = worker_gone => Err(StatorError::disconnected(format!(
-                "worker {} closed the connection before responding", target.route()
-            ))),
-            () = context.killed() => Err(StatorError::cancelled(
-                "request cancelled before the worker responded",
-            )),
+        let gone = || {
+            StatorError::disconnected(format!(
+                "worker {} closed the connection before responding",
+                target.route()
+            ))
+        };
+        // A Stator worker answers inline, a Dynamo worker (or a Stator worker with inline
+        // responses off) dials back: whichever prologue arrives first decides.
+        let accepted = {
+            let inline_prologue = async move {
+                match inline {
+                    Some(mut rx) => (rx.recv().await, rx),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                outcome = prologue => Via::CallHome(outcome.unwrap_or_else(|_| {
+                    Err(StatorError::unavailable("response-stream server shut down"))
+                })),
+                (event, rx) = inline_prologue => Via::Inline(match event {
+                    Some(Event::Message(msg)) => prologue_outcome(&msg.header),
+                    Some(Event::Overflow(_)) | None => Err(gone()),
+                }, rx),
+                () = worker_gone => Via::CallHome(Err(gone())),
+                () = context.killed() => Via::CallHome(Err(StatorError::cancelled(
+                    "request cancelled before the worker responded",
+                ))),
+            }
         };
         drop(pending);
-        accepted?;
-        Ok(ResponseStream::new(ReceiverStream::new(items), context))
+        match accepted {
+            Via::Inline(outcome, mut rx) => {
+                if outcome.is_err() {
+                    rx.finish();
+                }
+                outcome?;
+                let items = InlineItems::<Resp>::new(rx, codec, context.clone());
+                Ok(ResponseStream::new(items, context))
+            }
+            Via::CallHome(outcome) => {
+                outcome?;
+                Ok(ResponseStream::new(ReceiverStream::new(items), context))
+            }
+        }
     }
 
     /// Sends the request to `subject` by NATS request-reply.
@@ -177,13 +218,19 @@ impl RequestPlaneClient {
         nats::request(client, subject, headers, payload, self.config.ack_timeout).await
     }
 
-    /// Frames the request for `tcp.path` and sends it on a pooled connection.
+    /// Frames the request for `tcp.path` and sends it on a pooled connection, asking for an
+    /// inline response stream when enabled.
     async fn send_tcp(
         &self,
         tcp: &TcpTarget,
-        headers: BTreeMap<String, String>,
+        mut headers: BTreeMap<String, String>,
         payload: bytes::Bytes,
-    ) -> Result<(Ack, Option<Arc<Connection>>), StatorError> {
+    ) -> Result<(Ack, Arc<Connection>, Option<InlineReceiver>), StatorError> {
+        let conn = self.pool.get(&tcp.address).await?;
+        let inline = self.config.inline_responses.then(|| conn.open_inline());
+        if let Some(rx) = &inline {
+            headers.insert(INLINE_RESPONSE_HEADER.to_owned(), rx.id().header_value());
+        }
         let frame = RequestFrame {
             path: tcp.path.clone(),
             headers,
@@ -200,8 +247,13 @@ impl RequestPlaneClient {
                 self.config.max_message_size
             )));
         }
-        let conn = self.pool.get(&tcp.address).await?;
         let ack = conn.send(&encoded, self.config.ack_timeout).await?;
-        Ok((ack, Some(conn)))
+        Ok((ack, conn, inline))
     }
+}
+
+/// Which response stream delivered the prologue.
+enum Via {
+    CallHome(Result<(), StatorError>),
+    Inline(Result<(), StatorError>, InlineReceiver),
 }

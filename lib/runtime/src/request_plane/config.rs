@@ -8,6 +8,9 @@ pub use stator_config::RequestPlaneKind;
 use crate::event_plane::NatsConfig;
 use crate::wire::{Codec, DEFAULT_MAX_MESSAGE_SIZE};
 
+/// Default of [`RequestPlaneConfig::inline_stream_buffer`]: 16 MiB.
+pub const DEFAULT_INLINE_STREAM_BUFFER: usize = 16 * 1024 * 1024;
+
 /// Settings of the request plane (server, client and response-stream server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestPlaneConfig {
@@ -40,6 +43,14 @@ pub struct RequestPlaneConfig {
     pub max_inflight_per_connection: usize,
     /// Client connections per worker address.
     pub max_connections_per_host: usize,
+    /// Stator-to-Stator inline response streams (`DYN_TCP_INLINE_RESPONSES`, default on): a
+    /// client asks workers to send the response stream on the request connection (a header
+    /// Dynamo workers ignore; they still dial back), and a worker honours such requests. Off:
+    /// the client sends no header and the worker always dials back, exactly as Dynamo 1.6.1.
+    pub inline_responses: bool,
+    /// Unread bytes one inline stream may queue on the client before the request is killed
+    /// for a consumer that does not keep up (`DYN_TCP_INLINE_STREAM_BUFFER`, bytes).
+    pub inline_stream_buffer: usize,
 }
 
 impl Default for RequestPlaneConfig {
@@ -58,6 +69,8 @@ impl Default for RequestPlaneConfig {
             codec: Codec::Msgpack,
             max_inflight_per_connection: 1024,
             max_connections_per_host: 100,
+            inline_responses: true,
+            inline_stream_buffer: DEFAULT_INLINE_STREAM_BUFFER,
         }
     }
 }
@@ -115,6 +128,16 @@ impl RequestPlaneConfig {
             cfg.ack_timeout = Duration::from_secs_f64(secs);
         }
         cfg.codec = parsed(get, "DYN_REQUEST_PLANE_CODEC").unwrap_or(cfg.codec);
+        if let Some(raw) = get("DYN_TCP_INLINE_RESPONSES") {
+            match raw.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "on" | "yes" => cfg.inline_responses = true,
+                "0" | "false" | "off" | "no" => cfg.inline_responses = false,
+                _ => tracing::warn!(%raw, "ignoring unparsable DYN_TCP_INLINE_RESPONSES"),
+            }
+        }
+        cfg.inline_stream_buffer = parsed::<usize>(get, "DYN_TCP_INLINE_STREAM_BUFFER")
+            .filter(|n| *n > 0)
+            .unwrap_or(cfg.inline_stream_buffer);
         cfg
     }
 }
@@ -166,6 +189,8 @@ mod tests {
             ("DYN_TCP_RPC_PORT", "nope"),
             ("DYN_REQUEST_PLANE", "nats"),
             ("NATS_SERVER", "nats://10.0.0.5:4222"),
+            ("DYN_TCP_INLINE_RESPONSES", "off"),
+            ("DYN_TCP_INLINE_STREAM_BUFFER", "65536"),
         ];
         let cfg = RequestPlaneConfig::from_lookup(|k| {
             env.iter()
@@ -179,6 +204,15 @@ mod tests {
         assert_eq!(cfg.rpc_port, 0);
         assert_eq!(cfg.kind, RequestPlaneKind::Nats);
         assert_eq!(cfg.nats.servers, vec!["nats://10.0.0.5:4222"]);
+        assert!(!cfg.inline_responses);
+        assert_eq!(cfg.inline_stream_buffer, 65536);
+    }
+
+    #[test]
+    fn inline_responses_default_on() {
+        let cfg = RequestPlaneConfig::from_lookup(|_| None);
+        assert!(cfg.inline_responses);
+        assert_eq!(cfg.inline_stream_buffer, DEFAULT_INLINE_STREAM_BUFFER);
     }
 
     #[test]

@@ -1,21 +1,24 @@
-//! Pooled, pipelined request connections: frames out in order, acks matched in order.
+//! Pooled, pipelined request connections: frames out in order, acks matched in order, inline
+//! response records handed to their streams.
 
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, oneshot};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::inline_client::{InlineReceiver, InlineRegistry};
+use super::writer::SharedWriter;
 use crate::error::StatorError;
-use crate::wire::{Ack, read_frame};
+use crate::wire::{Ack, Frame, InlineControl, ServerRecord, StreamId, WireError};
 
 /// How long to wait for a TCP connection to a worker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,23 +26,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// One request connection to a worker.
 ///
 /// The calling task writes its frame itself when nothing is queued ahead of it (the common
-/// case: no hand-off to another task); bytes the socket does not take at once go to a
-/// backlog that a writer task flushes, so frames stay in order.
+/// case: no hand-off to another task); a reader task matches acks to requests in order and
+/// hands inline response records to their streams.
 pub(crate) struct Connection {
-    state: Mutex<State>,
-    writer: OwnedWriteHalf,
-    backlog_ready: Notify,
+    pending: Mutex<VecDeque<oneshot::Sender<Ack>>>,
+    writer: Arc<SharedWriter>,
     inflight: AtomicUsize,
     closed: CancellationToken,
-}
-
-struct State {
-    pending: VecDeque<oneshot::Sender<Ack>>,
-    backlog: BytesMut,
+    inline: InlineRegistry,
+    max_message_size: usize,
 }
 
 impl Connection {
-    async fn open(address: &str, max_message_size: usize) -> Result<Arc<Self>, StatorError> {
+    async fn open(address: &str, limits: Limits) -> Result<Arc<Self>, StatorError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| {
@@ -51,20 +50,23 @@ impl Connection {
         stream
             .set_nodelay(true)
             .map_err(|e| StatorError::cannot_connect(format!("{address}: {e}")))?;
-        let (reader, writer) = stream.into_split();
+        let (reader, half) = stream.into_split();
+        let closed = CancellationToken::new();
         let conn = Arc::new(Self {
-            state: Mutex::new(State {
-                pending: VecDeque::new(),
-                backlog: BytesMut::new(),
-            }),
-            writer,
-            backlog_ready: Notify::new(),
+            pending: Mutex::new(VecDeque::new()),
+            writer: SharedWriter::spawn(half, closed.clone()),
             inflight: AtomicUsize::new(0),
-            closed: CancellationToken::new(),
+            closed,
+            inline: InlineRegistry::new(limits.inline_stream_buffer),
+            max_message_size: limits.max_message_size,
         });
-        tokio::spawn(write_loop(Arc::clone(&conn)));
-        tokio::spawn(read_loop(reader, Arc::clone(&conn), max_message_size));
+        tokio::spawn(read_loop(reader, Arc::clone(&conn)));
         Ok(conn)
+    }
+
+    /// Opens an inline response stream slot; its id goes into the request's header.
+    pub(crate) fn open_inline(self: &Arc<Self>) -> InlineReceiver {
+        self.inline.open(Arc::clone(self))
     }
 
     /// Sends one encoded request frame and waits for its ack.
@@ -74,30 +76,18 @@ impl Connection {
         ack_timeout: Duration,
     ) -> Result<Ack, StatorError> {
         let rx = {
-            let mut state = self.state.lock();
+            let mut pending = self.pending.lock();
             if self.closed.is_cancelled() {
                 return Err(StatorError::disconnected("request connection closed"));
             }
             let (tx, rx) = oneshot::channel();
-            state.pending.push_back(tx);
-            if state.backlog.is_empty() {
-                let written = match self.writer.try_write(frame) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
-                    Err(e) => {
-                        drop(state);
-                        self.close();
-                        return Err(StatorError::disconnected(format!(
-                            "request connection failed: {e}"
-                        )));
-                    }
-                };
-                if written < frame.len() {
-                    state.backlog.extend_from_slice(&frame[written..]);
-                    self.backlog_ready.notify_one();
-                }
-            } else {
-                state.backlog.extend_from_slice(frame);
+            pending.push_back(tx);
+            if let Err(e) = self.writer.write(frame) {
+                drop(pending);
+                self.close();
+                return Err(StatorError::disconnected(format!(
+                    "request connection failed: {e}"
+                )));
             }
             rx
         };
@@ -115,92 +105,94 @@ impl Connection {
         }
     }
 
+    /// Forgets an inline stream.
+    pub(crate) fn release_inline(&self, id: StreamId) {
+        self.inline.release(id);
+    }
+
+    /// Best effort: sends `stop`/`kill` for an inline stream (never acked).
+    pub(crate) fn send_control(&self, control: InlineControl) {
+        let mut frame = BytesMut::new();
+        if control.encode(&mut frame).is_ok() && self.writer.write(&frame).is_err() {
+            self.close();
+        }
+    }
+
     /// Resolves when the connection is closed (the worker went away).
     pub(crate) async fn closed(&self) {
         self.closed.cancelled().await;
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
     }
 
     fn close(&self) {
-        let mut state = self.state.lock();
+        let mut pending = self.pending.lock();
         self.closed.cancel();
-        state.pending.clear();
-        state.backlog.clear();
+        pending.clear();
+        drop(pending);
+        self.inline.close();
     }
 }
 
-/// Flushes the backlog whenever a sender leaves one.
-async fn write_loop(conn: Arc<Connection>) {
-    loop {
-        tokio::select! {
-            () = conn.closed.cancelled() => return,
-            () = conn.backlog_ready.notified() => {}
-        }
+/// Reads acks and inline records; every complete record already buffered is handled before
+/// the next read.
+async fn read_loop(mut reader: OwnedReadHalf, conn: Arc<Connection>) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let outcome: Result<(), WireError> = async {
         loop {
-            if let Err(err) = conn.writer.writable().await {
-                tracing::debug!(error = %err, "request connection failed");
-                conn.close();
-                return;
-            }
-            let mut state = conn.state.lock();
-            if state.backlog.is_empty() {
-                break;
-            }
-            match conn.writer.try_write(&state.backlog) {
-                Ok(n) => {
-                    state.backlog.advance(n);
-                    if state.backlog.is_empty() {
-                        break;
+            while let Some(record) = ServerRecord::decode(&mut buf, conn.max_message_size)? {
+                match record {
+                    ServerRecord::Ack(ack) => {
+                        let waiter = conn.pending.lock().pop_front();
+                        // A waiter that timed out is gone; its ack is still consumed to keep
+                        // the order.
+                        if let Some(waiter) = waiter {
+                            let _ = waiter.send(ack);
+                        }
                     }
+                    ServerRecord::Inline(frame) => conn.inline.deliver(&conn, frame),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(err) => {
-                    drop(state);
-                    tracing::debug!(error = %err, "request connection write failed");
-                    conn.close();
-                    return;
-                }
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            }
+            tokio::select! {
+                () = conn.closed.cancelled() => return Ok(()),
+                read = reader.read_buf(&mut buf) => if read? == 0 { return Ok(()) },
             }
         }
     }
+    .await;
+    if let Err(err) = outcome {
+        tracing::debug!(error = %err, "request connection failed");
+    }
+    conn.close();
 }
 
-async fn read_loop(mut reader: OwnedReadHalf, conn: Arc<Connection>, max_message_size: usize) {
-    let mut buf = BytesMut::with_capacity(4096);
-    loop {
-        let Ok(Some(ack)) = read_frame::<Ack, _>(&mut reader, &mut buf, max_message_size).await
-        else {
-            conn.close();
-            return;
-        };
-        let waiter = conn.state.lock().pending.pop_front();
-        // A waiter that timed out is gone; its ack is still consumed to keep the order.
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(ack);
-        }
-    }
+/// Sizes a connection is opened with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Largest frame accepted.
+    pub(crate) max_message_size: usize,
+    /// Bytes one inline stream may hold unread before it is killed.
+    pub(crate) inline_stream_buffer: usize,
 }
 
 /// Connections per worker address.
 pub(crate) struct Pool {
     hosts: DashMap<String, Arc<tokio::sync::Mutex<Vec<Arc<Connection>>>>>,
-    max_message_size: usize,
+    limits: Limits,
     max_inflight_per_connection: usize,
     max_connections_per_host: usize,
 }
 
 impl Pool {
-    pub(crate) fn new(
-        max_message_size: usize,
-        max_inflight: usize,
-        max_connections: usize,
-    ) -> Self {
+    pub(crate) fn new(limits: Limits, max_inflight: usize, max_connections: usize) -> Self {
         Self {
             hosts: DashMap::new(),
-            max_message_size,
+            limits,
             max_inflight_per_connection: max_inflight.max(1),
             max_connections_per_host: max_connections.max(1),
         }
@@ -224,7 +216,7 @@ impl Pool {
                 Ok(conn)
             }
             _ => {
-                let conn = Connection::open(address, self.max_message_size).await?;
+                let conn = Connection::open(address, self.limits).await?;
                 conns.push(Arc::clone(&conn));
                 Ok(conn)
             }

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admission::{Admission, Admit};
-use super::handler::RequestHandler;
+use super::handler::{IncomingRequest, RequestHandler};
 use crate::wire::Ack;
 
 /// Registered endpoints plus the process's admission pool and queue.
@@ -62,28 +61,33 @@ impl Dispatcher {
     }
 
     /// Admits a request for endpoint `key`; the ack says whether it runs (now or queued).
-    pub(crate) fn admit(&self, key: &str, payload: Bytes) -> Ack {
+    pub(crate) fn admit(&self, key: &str, request: IncomingRequest) -> Ack {
         if self.cancel.is_cancelled() {
+            request.reject();
             return Ack::unavailable("worker shutting down");
         }
         let Some(handler) = self.endpoints.get(key).map(|h| Arc::clone(h.value())) else {
+            request.reject();
             return Ack::unavailable(&format!("unknown endpoint {key}"));
         };
         match self.admission.try_admit() {
             Admit::Now(permit) => {
                 self.inflight.spawn(async move {
-                    handler.handle(payload).await;
+                    handler.handle(request).await;
                     drop(permit);
                 });
             }
             Admit::Queued(queued) => {
                 self.inflight.spawn(async move {
                     let permit = queued.wait().await;
-                    handler.handle(payload).await;
+                    handler.handle(request).await;
                     drop(permit);
                 });
             }
-            Admit::Full => return Ack::Overloaded,
+            Admit::Full => {
+                request.reject();
+                return Ack::Overloaded;
+            }
         }
         Ack::Accepted
     }

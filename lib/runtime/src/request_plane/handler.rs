@@ -11,20 +11,51 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::task::TaskTracker;
 
-use super::call_home::{CallHome, CallHomeError};
+use super::call_home::CallHome;
+use super::inline_server::InlineReply;
 use super::metrics::EndpointMetrics;
+use super::respond::{ReplyError, Sink};
 use crate::engine::{Context, Request, StreamingEngine};
 use crate::error::{ErrorClass, StatorError};
 use crate::wire::{
-    RequestControlMessage, StreamType, TCP_SERVER_TRANSPORT, TcpStreamConnectionInfo,
+    Codec, RequestControlMessage, StreamType, TCP_SERVER_TRANSPORT, TcpStreamConnectionInfo,
     TwoPartMessage,
 };
 
 /// What the request-plane server calls for every admitted request of one endpoint.
 pub trait RequestHandler: Send + Sync + 'static {
-    /// Handles the request payload (a two-part message); resolves when the response stream
-    /// is finished.
-    fn handle(self: Arc<Self>, payload: Bytes) -> BoxFuture<'static, ()>;
+    /// Handles one admitted request; resolves when the response stream is finished.
+    fn handle(self: Arc<Self>, request: IncomingRequest) -> BoxFuture<'static, ()>;
+}
+
+/// A request admitted by a request-plane server: its payload (a two-part message) and, when
+/// a Stator client asked for it on a TCP connection, the inline reply handle that replaces the
+/// call-home connection.
+pub struct IncomingRequest {
+    /// The two-part message: `RequestControlMessage` header and encoded request body.
+    pub payload: Bytes,
+    inline: Option<InlineReply>,
+}
+
+impl IncomingRequest {
+    /// A request whose response goes over the call-home connection its header names.
+    pub fn new(payload: Bytes) -> Self {
+        Self {
+            payload,
+            inline: None,
+        }
+    }
+
+    pub(crate) fn with_inline(payload: Bytes, inline: Option<InlineReply>) -> Self {
+        Self { payload, inline }
+    }
+
+    /// Refused at admission: nothing is sent besides the ack.
+    pub(crate) fn reject(self) {
+        if let Some(inline) = self.inline {
+            inline.reject();
+        }
+    }
 }
 
 /// Serves a [`StreamingEngine`]: decodes `Req` with the codec the client chose, calls the
@@ -78,7 +109,7 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    fn handle(self: Arc<Self>, payload: Bytes) -> BoxFuture<'static, ()> {
+    fn handle(self: Arc<Self>, request: IncomingRequest) -> BoxFuture<'static, ()> {
         let token = self.inflight.token();
         Box::pin(async move {
             let _counted = token;
@@ -87,7 +118,7 @@ where
                 m.requests_total.inc();
                 m.inflight_requests.inc();
             }
-            let outcome = self.run(&payload).await;
+            let outcome = self.run(request).await;
             if let Some(m) = &self.metrics {
                 m.inflight_requests.dec();
                 m.request_duration_seconds
@@ -111,32 +142,41 @@ where
     Resp: Serialize + Send + 'static,
 {
     /// Serves one request; `Ok(Some(class))` when it was refused with an error of `class`.
-    async fn run(&self, payload: &[u8]) -> Result<Option<&'static str>, CallHomeError> {
-        let msg = TwoPartMessage::from_bytes(payload, self.max_message_size)?;
+    async fn run(&self, request: IncomingRequest) -> Result<Option<&'static str>, ReplyError> {
+        let IncomingRequest { payload, inline } = request;
+        let msg = TwoPartMessage::from_bytes(&payload, self.max_message_size)?;
         let control: RequestControlMessage = serde_json::from_slice(&msg.header)
-            .map_err(|e| CallHomeError::Control(format!("control message: {e}")))?;
-        if control.connection_info.transport != TCP_SERVER_TRANSPORT {
-            return Err(CallHomeError::Control(format!(
-                "unsupported response transport {:?}",
-                control.connection_info.transport
-            )));
-        }
-        let info: TcpStreamConnectionInfo = serde_json::from_str(&control.connection_info.info)
-            .map_err(|e| CallHomeError::Control(format!("connection info: {e}")))?;
-        if info.stream_type != StreamType::Response {
-            return Err(CallHomeError::Control(
-                "expected a response stream".to_owned(),
-            ));
-        }
+            .map_err(|e| ReplyError::Control(format!("control message: {e}")))?;
         let context = Context::with_id(control.id.clone());
-        let codec = control.payload_codec;
-        let mut home = CallHome::connect(&info, context.clone(), self.max_message_size).await?;
+        let sink = match inline {
+            Some(mut reply) => {
+                reply.bind(&context);
+                Sink::Inline(reply, context.clone())
+            }
+            None => {
+                let info = call_home_info(&control)?;
+                Sink::CallHome(
+                    CallHome::connect(&info, context.clone(), self.max_message_size).await?,
+                )
+            }
+        };
+        self.respond(sink, &msg.body, control.payload_codec, context)
+            .await
+    }
 
-        let request = match codec.decode::<Req>(&msg.body) {
+    /// Decodes the body, runs the engine and streams its answer to `sink`.
+    async fn respond(
+        &self,
+        mut sink: Sink,
+        body: &[u8],
+        codec: Codec,
+        context: Context,
+    ) -> Result<Option<&'static str>, ReplyError> {
+        let request = match codec.decode::<Req>(body) {
             Ok(req) => req,
             Err(e) => {
                 let err = StatorError::invalid_request(format!("cannot decode request: {e}"));
-                home.fail(&err).await?;
+                sink.fail(&err).await?;
                 return Ok(Some(err.class().as_str()));
             }
         };
@@ -148,19 +188,37 @@ where
         let result = match futures::poll!(&mut generating) {
             Poll::Ready(result) => result,
             Poll::Pending => {
-                home.flush_handshake().await?;
+                sink.flush_handshake().await?;
                 tokio::select! {
                     result = &mut generating => result,
-                    () = home.watch_control() => return Ok(Some(ErrorClass::Cancelled.as_str())),
+                    () = sink.watch_control() => return Ok(Some(ErrorClass::Cancelled.as_str())),
                 }
             }
         };
         match result {
-            Ok(stream) => home.stream(stream, codec).await.map(|()| None),
+            Ok(stream) => sink.stream(stream, codec).await.map(|()| None),
             Err(err) => {
-                home.fail(&err).await?;
+                sink.fail(&err).await?;
                 Ok(Some(err.class().as_str()))
             }
         }
     }
+}
+
+/// Where a call-home response stream goes, from the request's control message.
+fn call_home_info(control: &RequestControlMessage) -> Result<TcpStreamConnectionInfo, ReplyError> {
+    if control.connection_info.transport != TCP_SERVER_TRANSPORT {
+        return Err(ReplyError::Control(format!(
+            "unsupported response transport {:?}",
+            control.connection_info.transport
+        )));
+    }
+    let info: TcpStreamConnectionInfo = serde_json::from_str(&control.connection_info.info)
+        .map_err(|e| ReplyError::Control(format!("connection info: {e}")))?;
+    if info.stream_type != StreamType::Response {
+        return Err(ReplyError::Control(
+            "expected a response stream".to_owned(),
+        ));
+    }
+    Ok(info)
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::RequestPlaneConfig;
 use super::dispatch::Dispatcher;
-use super::handler::RequestHandler;
+use super::handler::{IncomingRequest, RequestHandler};
 use crate::error::StatorError;
 use crate::event_plane::NatsConfig;
 use crate::wire::Ack;
@@ -78,7 +78,7 @@ impl NatsRequestServer {
                     () = stop.cancelled() => break,
                     m = subscription.next() => match m { Some(m) => m, None => break },
                 };
-                let ack = dispatch.admit(&subject, message.payload);
+                let ack = dispatch.admit(&subject, IncomingRequest::new(message.payload));
                 let Some(reply) = message.reply else {
                     tracing::debug!(%subject, "NATS request without a reply subject");
                     continue;

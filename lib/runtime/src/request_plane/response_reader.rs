@@ -69,16 +69,7 @@ pub(crate) async fn run<U>(
         frame = read_frame::<TwoPartMessage, _>(&mut reader, &mut buf, max_message_size) => frame,
     };
     let outcome = match frame {
-        Ok(Some(msg)) => match serde_json::from_slice::<ResponseStreamPrologue>(&msg.header) {
-            Ok(ResponseStreamPrologue {
-                error: Some(message),
-                typed_error,
-            }) => Err(typed_error.unwrap_or_else(|| StatorError::internal(message))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(StatorError::backend_protocol(format!(
-                "malformed prologue: {e}"
-            ))),
-        },
+        Ok(Some(msg)) => prologue_outcome(&msg.header),
         Ok(None) => Err(StatorError::disconnected(
             "worker closed the response stream before the prologue",
         )),
@@ -117,12 +108,29 @@ struct Reader<U> {
     max_message_size: usize,
 }
 
+/// Whether a prologue header accepted the request (else its typed error).
+pub(crate) fn prologue_outcome(header: &[u8]) -> Result<(), StatorError> {
+    match serde_json::from_slice::<ResponseStreamPrologue>(header) {
+        Ok(ResponseStreamPrologue {
+            error: Some(message),
+            typed_error,
+        }) => Err(typed_error.unwrap_or_else(|| StatorError::internal(message))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(StatorError::backend_protocol(format!(
+            "malformed prologue: {e}"
+        ))),
+    }
+}
+
 /// What one frame meant for the stream.
-enum Step<U> {
+pub(crate) enum Step<U> {
     /// An item; `true` when it also carried `complete_final`.
     Item(U, bool),
+    /// The final frame.
     Final,
+    /// The sentinel.
     End,
+    /// Nothing for the consumer.
     Ignore,
 }
 
@@ -229,7 +237,7 @@ impl<U: DeserializeOwned + Send + 'static> Reader<U> {
 }
 
 /// What one received frame means, given whether `complete_final` was already seen.
-fn interpret<U: DeserializeOwned>(
+pub(crate) fn interpret<U: DeserializeOwned>(
     codec: Codec,
     header: &[u8],
     body: &[u8],

@@ -1,18 +1,25 @@
-//! The worker's shared request listener: routes frames by endpoint path, admits, acks.
+//! The worker's shared request listener: routes frames by endpoint path, admits, acks; for
+//! Stator clients that ask for it, the response streams come back on the same connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 use super::config::{RequestPlaneConfig, bind_and_advertise, host_port};
 use super::dispatch::Dispatcher;
-use super::handler::RequestHandler;
+use super::handler::{IncomingRequest, RequestHandler};
+use super::inline_server::InlineStreams;
+use super::writer::SharedWriter;
 use crate::error::StatorError;
-use crate::wire::{Frame, RequestFrame};
+use crate::wire::{
+    Frame, INLINE_CONTROL_PATH, INLINE_RESPONSE_HEADER, InlineControl, RequestFrame, StreamId,
+    WireError,
+};
 
 /// One TCP listener per process serving every registered endpoint.
 pub struct RequestPlaneServer {
@@ -24,6 +31,7 @@ pub struct RequestPlaneServer {
 struct Shared {
     dispatch: Arc<Dispatcher>,
     max_message_size: usize,
+    inline_responses: bool,
 }
 
 impl RequestPlaneServer {
@@ -44,6 +52,7 @@ impl RequestPlaneServer {
         let shared = Arc::new(Shared {
             dispatch: Dispatcher::new(config.worker_pool_size, config.work_queue_size),
             max_message_size: config.max_message_size,
+            inline_responses: config.inline_responses,
         });
         tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Self {
@@ -119,31 +128,68 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Reads request frames, acks each one in order; acks of frames that arrived together go
-/// out in one write.
-async fn serve_connection(
-    mut stream: TcpStream,
-    shared: &Shared,
-) -> Result<(), crate::wire::WireError> {
+/// Reads request frames, acks each one in order (acks of frames that arrived together go out
+/// in one write), applies inline control frames; when the connection ends, every inline
+/// stream on it is killed.
+async fn serve_connection(stream: TcpStream, shared: &Shared) -> Result<(), WireError> {
     stream.set_nodelay(true)?;
+    let (mut reader, half) = stream.into_split();
+    let closed = CancellationToken::new();
+    let writer = SharedWriter::spawn(half, closed.clone());
+    let inline = InlineStreams::new(Arc::clone(&writer));
+    let served = read_requests(&mut reader, shared, &writer, &inline).await;
+    inline.connection_lost();
+    closed.cancel();
+    served
+}
+
+async fn read_requests(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    shared: &Shared,
+    writer: &SharedWriter,
+    inline: &Arc<InlineStreams>,
+) -> Result<(), WireError> {
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut acks = BytesMut::with_capacity(256);
     loop {
+        // On shutdown, keep the connection (and its control frames) until its inline streams
+        // are done; new requests get `Server unavailable` acks meanwhile.
+        let shut_down = async {
+            shared.dispatch.cancelled().cancelled().await;
+            inline.idle().await;
+        };
         let read = tokio::select! {
-            () = shared.dispatch.cancelled().cancelled() => return Ok(()),
-            read = stream.read_buf(&mut input) => read?,
+            () = shut_down => return Ok(()),
+            read = reader.read_buf(&mut input) => read?,
         };
         if read == 0 {
             return Ok(());
         }
         while let Some(frame) = RequestFrame::decode(&mut input, shared.max_message_size)? {
+            if frame.path == INLINE_CONTROL_PATH {
+                match InlineControl::from_request_frame(&frame, shared.max_message_size) {
+                    Ok(control) => inline.control(&control),
+                    Err(err) => tracing::debug!(error = %err, "ignoring a bad inline control"),
+                }
+                continue;
+            }
+            let reply = if shared.inline_responses {
+                frame
+                    .headers
+                    .get(INLINE_RESPONSE_HEADER)
+                    .and_then(|v| StreamId::parse(v))
+                    .map(|id| inline.reply(id))
+            } else {
+                None
+            };
+            let request = IncomingRequest::with_inline(frame.payload, reply);
             shared
                 .dispatch
-                .admit(&frame.path, frame.payload)
+                .admit(&frame.path, request)
                 .encode(&mut acks)?;
         }
         if !acks.is_empty() {
-            stream.write_all(&acks).await?;
+            writer.write(&acks)?;
             acks.clear();
         }
     }

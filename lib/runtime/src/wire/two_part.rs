@@ -4,7 +4,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{Frame, WireError, check_size};
 
-const PREFIX: usize = 24;
+pub(crate) const PREFIX: usize = 24;
 
 /// `u64 BE header_len | u64 BE body_len | u64 BE checksum | header | body`.
 ///
@@ -116,8 +116,22 @@ impl Frame for TwoPartMessage {
 /// `(total length, header length)` of the complete message at the front of `src`, `None`
 /// while incomplete (reserving room for the rest).
 fn frame_bounds(src: &mut BytesMut, max_size: usize) -> Result<Option<(usize, usize)>, WireError> {
-    if src.len() < PREFIX {
+    let bounds = message_bounds(src, max_size)?;
+    if let Err(missing) = bounds {
+        src.reserve(missing);
         return Ok(None);
+    }
+    Ok(bounds.ok())
+}
+
+/// `Ok((total length, header length))` of the complete message at the front of `src`, or
+/// `Err(bytes still missing)` (0 while the prefix itself is incomplete).
+pub(crate) fn message_bounds(
+    src: &[u8],
+    max_size: usize,
+) -> Result<Result<(usize, usize), usize>, WireError> {
+    if src.len() < PREFIX {
+        return Ok(Err(0));
     }
     let header_len = u64::from_be_bytes(src[0..8].try_into().expect("8-byte slice"));
     let body_len = u64::from_be_bytes(src[8..16].try_into().expect("8-byte slice"));
@@ -130,9 +144,8 @@ fn frame_bounds(src: &mut BytesMut, max_size: usize) -> Result<Option<(usize, us
         })?;
     let total = check_size(total, max_size)?;
     if src.len() < total {
-        src.reserve(total - src.len());
-        return Ok(None);
+        return Ok(Err(total - src.len()));
     }
     let header_len = usize::try_from(header_len).expect("bounded by max_size");
-    Ok(Some((total, header_len)))
+    Ok(Ok((total, header_len)))
 }
