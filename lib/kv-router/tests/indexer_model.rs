@@ -184,11 +184,23 @@ fn rebuild<I: Indexer + Default>(events: Vec<RouterEvent>) -> Result<I, TestCase
     Ok(fresh)
 }
 
-fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+/// First worker id of the padding owners of [`run`].
+const PADDING_WORKER: u64 = 100;
+
+/// Replay `ops` after `padding` extra owners (workers `PADDING_WORKER..`) have each stored a
+/// one-block chain, so that the ops' owners get slots past the first `padding`.
+fn run(ops: Vec<Op>, padding: u64) -> Result<(), TestCaseError> {
     let mut model = Naive::default();
     let mut paths = Paths::default();
     let mut s = Subjects::new();
     let mut queries = Vec::new();
+    for w in PADDING_WORKER..PADDING_WORKER + padding {
+        let path = [1 + w % 2];
+        paths.learn(&path);
+        let ev = store_event(ow((w, 0)), &path, 0, None, true);
+        let ok = model.apply(&ev).is_ok();
+        s.apply(&ev, ok)?;
+    }
     for op in ops {
         let ev = match op {
             Op::Store { owner, path, from } => {
@@ -264,7 +276,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         prop_assert_eq!(&pool.find_matches(q), &expected, "rebuilt pool");
     }
     // Removing every worker frees everything.
-    for w in 0..4 {
+    for w in (0..4).chain(PADDING_WORKER..PADDING_WORKER + padding) {
         s.remove_worker(w);
     }
     s.pool.flush();
@@ -280,7 +292,14 @@ proptest! {
 
     #[test]
     fn indexers_agree_with_naive_model(ops in prop::collection::vec(op(), 1..60)) {
-        run(ops)?;
+        run(ops, 0)?;
+    }
+
+    /// The same with more than 64 owners: the ops' owners get slots that do not fit in an
+    /// entry's inline owner word.
+    #[test]
+    fn indexers_agree_with_naive_model_beyond_64_owners(ops in prop::collection::vec(op(), 1..40)) {
+        run(ops, 66)?;
     }
 }
 

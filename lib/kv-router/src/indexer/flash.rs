@@ -1,15 +1,17 @@
 //! The positional ("flash") indexer: one hash map per block position, searched by jumps.
 //!
 //! Layout: a directory of position chunks (`table`), each chunk a reader-writer lock over
-//! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `local hash → entries`, each
-//! entry `(sequence hash, prefix fingerprint, owner bitmap)`. Owners are numbered by a
-//! registry so that an entry's owners are a bitmap (one word up to 64 owners). The per-owner
-//! reverse lookup (`owner`) lives with the thread that writes that owner's events.
+//! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `local hash → entries` (`slots`),
+//! each entry one 32-byte bucket `(local hash, sequence hash, prefix fingerprint, owner
+//! word)`. Owners are numbered by a registry so that an entry's owners are bits of one word
+//! (up to 63 owners; higher slots are kept beside the chunk). The per-owner reverse lookup
+//! (`owner`, `rev_index`) lives with the thread that writes that owner's events.
 
 mod fingerprint;
 mod owner;
-mod pos_map;
+mod rev_index;
 mod search;
+mod slots;
 mod table;
 
 use std::sync::Arc;
@@ -208,4 +210,17 @@ impl Indexer for FlashIndexer {
         self.writer.dump(&mut 0, &mut out);
         out
     }
+}
+
+/// Prefetch one cache line into all cache levels.
+#[inline]
+fn prefetch_line(p: *const i8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is a hint: it never faults, whatever the address, and SSE is part
+    // of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }

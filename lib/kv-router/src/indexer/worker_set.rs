@@ -128,7 +128,12 @@ impl WorkerSet {
     }
 
     /// `self |= a ∩ b` (used where several entries of one slot match a query).
+    #[inline]
     pub(crate) fn or_and(&mut self, a: &Self, b: &Self) {
+        if let (Self::Inline(o), Self::Inline(x), Self::Inline(y)) = (&mut *self, a, b) {
+            *o |= x & y;
+            return;
+        }
         let n = a.words().len().min(b.words().len());
         self.reserve_words(n);
         let out = self.words_mut();

@@ -17,11 +17,21 @@ const MIX_MUL: u64 = 0xD6E8_FEB8_6659_FD93;
 /// The running sum's contribution of the block `local` at `position`.
 #[inline]
 pub(crate) fn mix(local: LocalBlockHash, position: u32) -> u64 {
-    let v = local.0
-        ^ u64::from(position)
-            .wrapping_add(1)
-            .wrapping_mul(POSITION_MUL);
-    let m = u128::from(v) * u128::from(MIX_MUL);
+    mix_salted(local, position_salt(position))
+}
+
+/// The per-position constant of [`mix`]; consecutive positions differ by `POSITION_MUL`, so a
+/// loop over positions keeps it with one add.
+#[inline]
+fn position_salt(position: u32) -> u64 {
+    u64::from(position)
+        .wrapping_add(1)
+        .wrapping_mul(POSITION_MUL)
+}
+
+#[inline]
+fn mix_salted(local: LocalBlockHash, salt: u64) -> u64 {
+    let m = u128::from(local.0 ^ salt) * u128::from(MIX_MUL);
     (m as u64) ^ ((m >> 64) as u64)
 }
 
@@ -52,15 +62,12 @@ impl QueryFingerprints {
             // One exact-size extend (no per-block capacity check); positions fit in u32
             // because the index accepts at most `MAX_POSITIONS` of them.
             let mut sum = self.sums.last().copied().unwrap_or(0);
-            self.sums.extend(
-                query[len..=position]
-                    .iter()
-                    .zip(len as u32..)
-                    .map(|(&local, p)| {
-                        sum = sum.wrapping_add(mix(local, p));
-                        sum
-                    }),
-            );
+            let mut salt = position_salt(len as u32);
+            self.sums.extend(query[len..=position].iter().map(|&local| {
+                sum = sum.wrapping_add(mix_salted(local, salt));
+                salt = salt.wrapping_add(POSITION_MUL);
+                sum
+            }));
         }
         tag(self.sums[position])
     }

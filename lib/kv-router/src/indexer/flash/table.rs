@@ -13,44 +13,73 @@
 use std::sync::OnceLock;
 
 use parking_lot::{RwLock, RwLockReadGuard};
+use rustc_hash::FxHashMap;
 use stator_tokens::{LocalBlockHash, SequenceHash, next_sequence_hash};
 
 use super::fingerprint::QueryFingerprints;
-use super::pos_map::PosMap;
+use super::slots::{Added, Entry, PositionSlots, WIDE, WIDE_SLOT};
 use crate::indexer::worker_set::WorkerSet;
 
 /// log2 of the positions sharing one lock.
-const CHUNK_SHIFT: u32 = 5;
+const CHUNK_SHIFT: u32 = 8;
 /// Positions sharing one lock.
 pub(crate) const POSITIONS_PER_CHUNK: usize = 1 << CHUNK_SHIFT;
 /// Deepest supported position + 1 (blocks per sequence).
 pub(crate) const MAX_POSITIONS: usize = 1 << 20;
 const MAX_CHUNKS: usize = MAX_POSITIONS / POSITIONS_PER_CHUNK;
 
-/// One prefix cached at a slot.
-#[derive(Debug)]
-struct Entry {
-    seq: SequenceHash,
-    /// Prefix fingerprint tag, or 0 when unknown (block stored without a known parent).
-    fp: u64,
-    workers: WorkerSet,
-}
-
-/// All prefixes cached at one `(position, local hash)`.
-#[derive(Debug)]
-enum Slot {
-    One(Entry),
-    Many(Vec<Entry>),
-}
-
-type PositionMap = PosMap<LocalBlockHash, Slot>;
-
 /// How many blocks ahead a writer prefetches.
-pub(crate) const PREFETCH_AHEAD: usize = 6;
+pub(crate) const PREFETCH_AHEAD: usize = 16;
+
+/// Owners at slots `>= WIDE_SLOT` of the entries that have any, keyed by
+/// `(position, local hash, sequence hash)`.
+type WideOwners = FxHashMap<(u32, u64, u64), WorkerSet>;
+
+/// The positions of one chunk and their wide owners.
+#[derive(Debug)]
+struct ChunkData {
+    maps: [PositionSlots; POSITIONS_PER_CHUNK],
+    wide: WideOwners,
+}
+
+impl ChunkData {
+    #[inline]
+    fn add(&mut self, b: &NewBlock, slot: u32) {
+        let map = &mut self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
+        if map.add_owner(b.local, b.seq, b.fp, slot) == Added::Wide {
+            self.wide
+                .entry((b.position, b.local.0, b.seq.0))
+                .or_default()
+                .insert(slot);
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, b: &NewBlock, slot: u32) {
+        let mut wide_left = false;
+        if slot >= WIDE_SLOT {
+            let key = (b.position, b.local.0, b.seq.0);
+            if let Some(set) = self.wide.get_mut(&key) {
+                set.remove(slot);
+                wide_left = !set.is_empty();
+                if !wide_left {
+                    self.wide.remove(&key);
+                }
+            }
+        }
+        self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)]
+            .remove_owner(b.local, b.seq, slot, wide_left);
+    }
+
+    #[inline]
+    fn prefetch(&self, b: &NewBlock) {
+        self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
+    }
+}
 
 #[derive(Debug)]
 struct Chunk {
-    maps: RwLock<[PositionMap; POSITIONS_PER_CHUNK]>,
+    data: RwLock<ChunkData>,
 }
 
 /// One block to insert: position, local hash, sequence hash and fingerprint tag (0 unknown).
@@ -115,7 +144,10 @@ impl Table {
     fn chunk_or_init(&self, position: usize) -> &Chunk {
         self.chunks[position >> CHUNK_SHIFT].get_or_init(|| {
             Box::new(Chunk {
-                maps: RwLock::new(std::array::from_fn(|_| PositionMap::default())),
+                data: RwLock::new(ChunkData {
+                    maps: std::array::from_fn(|_| PositionSlots::default()),
+                    wide: WideOwners::default(),
+                }),
             })
         })
     }
@@ -123,55 +155,37 @@ impl Table {
     /// Add `slot` as an owner of every block in `blocks` (positions ascending and below
     /// [`MAX_POSITIONS`]).
     pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
-        let mut rest = blocks;
-        while let Some(first) = rest.first() {
-            let chunk_id = first.position as usize >> CHUNK_SHIFT;
-            let n = rest
-                .iter()
-                .position(|b| b.position as usize >> CHUNK_SHIFT != chunk_id)
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(n);
-            rest = tail;
-            let chunk = self.chunk_or_init(first.position as usize);
-            let mut maps = chunk.maps.write();
+        for run in chunk_runs(blocks) {
+            let chunk = self.chunk_or_init(run[0].position as usize);
+            let mut data = chunk.data.write();
             for b in run.iter().take(PREFETCH_AHEAD) {
-                maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
+                data.prefetch(b);
             }
             for (k, b) in run.iter().enumerate() {
                 if let Some(a) = run.get(k + PREFETCH_AHEAD) {
-                    maps[a.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(a.local);
+                    data.prefetch(a);
                 }
-                let map = &mut maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
-                insert_into(map, b, slot);
+                data.add(b, slot);
             }
         }
     }
 
     /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]); frees an
-    /// entry and its slot when no owner is left.
+    /// entry when no owner is left.
     pub(crate) fn remove(&self, blocks: &[NewBlock], slot: u32) {
-        let mut rest = blocks;
-        while let Some(first) = rest.first() {
-            let chunk_id = first.position as usize >> CHUNK_SHIFT;
-            let n = rest
-                .iter()
-                .position(|b| b.position as usize >> CHUNK_SHIFT != chunk_id)
-                .unwrap_or(rest.len());
-            let (run, tail) = rest.split_at(n);
-            rest = tail;
-            let Some(chunk) = self.chunk(first.position as usize) else {
+        for run in chunk_runs(blocks) {
+            let Some(chunk) = self.chunk(run[0].position as usize) else {
                 continue;
             };
-            let mut maps = chunk.maps.write();
+            let mut data = chunk.data.write();
             for b in run.iter().take(PREFETCH_AHEAD) {
-                maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
+                data.prefetch(b);
             }
             for (k, b) in run.iter().enumerate() {
                 if let Some(a) = run.get(k + PREFETCH_AHEAD) {
-                    maps[a.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(a.local);
+                    data.prefetch(a);
                 }
-                let map = &mut maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
-                remove_from(map, b.local, b.seq, slot);
+                data.remove(b, slot);
             }
         }
     }
@@ -186,11 +200,16 @@ impl Table {
 
     /// Whether no position holds any entry (used by tests through the indexers).
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks
-            .iter()
-            .filter_map(|c| c.get())
-            .all(|c| c.maps.read().iter().all(PositionMap::is_empty))
+        self.chunks.iter().filter_map(|c| c.get()).all(|c| {
+            let data = c.data.read();
+            data.wide.is_empty() && data.maps.iter().all(PositionSlots::is_empty)
+        })
     }
+}
+
+/// Maximal runs of consecutive blocks in one chunk.
+fn chunk_runs(blocks: &[NewBlock]) -> impl Iterator<Item = &[NewBlock]> {
+    blocks.chunk_by(|a, b| a.position >> CHUNK_SHIFT == b.position >> CHUNK_SHIFT)
 }
 
 /// Probes of one query: the read lock of the last chunk probed is kept until the query moves
@@ -198,21 +217,18 @@ impl Table {
 /// probe (the split of a jump window stays within one or two chunks).
 pub(crate) struct Reader<'a> {
     table: &'a Table,
-    held: Option<(
-        usize,
-        RwLockReadGuard<'a, [PositionMap; POSITIONS_PER_CHUNK]>,
-    )>,
+    held: Option<(usize, RwLockReadGuard<'a, ChunkData>)>,
 }
 
 impl Reader<'_> {
     #[inline]
-    fn maps(&mut self, position: usize) -> Option<&[PositionMap; POSITIONS_PER_CHUNK]> {
+    fn data(&mut self, position: usize) -> Option<&ChunkData> {
         let id = position >> CHUNK_SHIFT;
         if self.held.as_ref().is_none_or(|(h, _)| *h != id) {
             // Release before taking the next lock: a reader holds at most one chunk lock.
             self.held = None;
             let chunk = self.table.chunk(position)?;
-            self.held = Some((id, chunk.maps.read()));
+            self.held = Some((id, chunk.data.read()));
         }
         self.held.as_ref().map(|(_, guard)| &**guard)
     }
@@ -229,25 +245,30 @@ impl Reader<'_> {
         out: &mut WorkerSet,
     ) {
         out.clear();
-        let Some(maps) = self.maps(position) else {
+        let Some(data) = self.data(position) else {
+            return;
+        };
+        let map = &data.maps[position & (POSITIONS_PER_CHUNK - 1)];
+        let mut entries = map.entries(query[position]);
+        let Some(first) = entries.next() else {
             return;
         };
         let fp = state.fps.tag_at(query, position);
-        let map = &maps[position & (POSITIONS_PER_CHUNK - 1)];
-        match map.get(query[position]) {
-            Some(Slot::One(e)) if entry_matches(e, fp, query, position, state) => match active {
-                Some(a) => out.assign_and(a, &e.workers),
-                None => out.clone_from(&e.workers),
-            },
-            None | Some(Slot::One(_)) => {}
-            Some(Slot::Many(es)) => {
-                for e in es {
-                    if entry_matches(e, fp, query, position, state) {
-                        match active {
-                            Some(a) => out.or_and(a, &e.workers),
-                            None => out.or_and(&e.workers, &e.workers),
-                        }
-                    }
+        for e in std::iter::once(first).chain(entries) {
+            if !entry_matches(e, fp, query, position, state) {
+                continue;
+            }
+            let inline = WorkerSet::Inline(e.owners & !WIDE);
+            match active {
+                Some(a) => out.or_and(a, &inline),
+                None => out.or_and(&inline, &inline),
+            }
+            if e.owners & WIDE != 0
+                && let Some(wide) = data.wide.get(&(position as u32, e.local, e.seq))
+            {
+                match active {
+                    Some(a) => out.or_and(a, wide),
+                    None => out.or_and(wide, wide),
                 }
             }
         }
@@ -265,101 +286,6 @@ fn entry_matches(
     if e.fp != 0 {
         e.fp == fp
     } else {
-        e.seq == state.seq_at(query, position)
-    }
-}
-
-#[inline]
-fn remove_from(map: &mut PositionMap, local: LocalBlockHash, seq: SequenceHash, slot: u32) {
-    let Some((at, found)) = map.entry_mut(local) else {
-        return;
-    };
-    let now_empty = match found {
-        Slot::One(e) => {
-            if e.seq == seq {
-                e.workers.remove(slot);
-            }
-            e.workers.is_empty()
-        }
-        s @ Slot::Many(_) => {
-            if let Slot::Many(es) = s {
-                if let Some(i) = es.iter().position(|e| e.seq == seq) {
-                    es[i].workers.remove(slot);
-                    if es[i].workers.is_empty() {
-                        es.swap_remove(i);
-                    }
-                }
-                if es.len() == 1
-                    && let Some(only) = es.pop()
-                {
-                    *s = Slot::One(only);
-                }
-            }
-            false
-        }
-    };
-    if now_empty {
-        map.remove_at(at);
-    }
-}
-
-#[inline]
-fn insert_into(map: &mut PositionMap, b: &NewBlock, slot: u32) {
-    let at = match map.find_or_vacant(b.local) {
-        Ok(at) => at,
-        Err(vacant) => {
-            let mut workers = WorkerSet::new();
-            workers.insert(slot);
-            map.fill(
-                vacant,
-                b.local,
-                Slot::One(Entry {
-                    seq: b.seq,
-                    fp: b.fp,
-                    workers,
-                }),
-            );
-            return;
-        }
-    };
-    match map.value_at_mut(at) {
-        None => unreachable!("find_or_vacant returned an occupied bucket"),
-        Some(Slot::One(e)) if e.seq == b.seq => {
-            e.workers.insert(slot);
-            if e.fp == 0 {
-                e.fp = b.fp;
-            }
-        }
-        Some(s @ Slot::One(_)) => {
-            let Slot::One(first) = std::mem::replace(s, Slot::Many(Vec::with_capacity(2))) else {
-                unreachable!("matched Slot::One above");
-            };
-            let mut workers = WorkerSet::new();
-            workers.insert(slot);
-            if let Slot::Many(es) = s {
-                es.push(first);
-                es.push(Entry {
-                    seq: b.seq,
-                    fp: b.fp,
-                    workers,
-                });
-            }
-        }
-        Some(Slot::Many(es)) => {
-            if let Some(e) = es.iter_mut().find(|e| e.seq == b.seq) {
-                e.workers.insert(slot);
-                if e.fp == 0 {
-                    e.fp = b.fp;
-                }
-            } else {
-                let mut workers = WorkerSet::new();
-                workers.insert(slot);
-                es.push(Entry {
-                    seq: b.seq,
-                    fp: b.fp,
-                    workers,
-                });
-            }
-        }
+        e.seq == state.seq_at(query, position).0
     }
 }
