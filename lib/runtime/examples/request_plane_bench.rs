@@ -10,6 +10,11 @@
 //! With `--request-plane nats` the request goes over NATS request-reply (a running
 //! `nats-server` is needed) and the responses still stream back over the TCP call-home.
 //!
+//! On TCP the bench measures both response paths against the same server (`--responses
+//! both`, the default): `inline` (Stator client and worker: the response stream comes back
+//! on the request connection) and `call-home` (the client sends no inline header, so the
+//! worker dials back as Dynamo does).
+//!
 //! The bench re-executes itself as the server (`--serve`) in a child process, so client and
 //! server CPU are measured separately: each side reads its own `getrusage(RUSAGE_SELF)`
 //! (user + system time); the server reports its figure through the request plane itself (a
@@ -65,6 +70,34 @@ struct Args {
     /// NATS server for `--request-plane nats`.
     #[arg(long, env = "NATS_SERVER", default_value = "nats://127.0.0.1:4222")]
     nats_server: String,
+    /// Response paths to measure (TCP only; NATS always uses the call-home).
+    #[arg(long, value_enum, default_value = "both")]
+    responses: Responses,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Responses {
+    /// The response stream on the request connection (Stator ⇄ Stator).
+    Inline,
+    /// The worker dials back per request (Dynamo's protocol).
+    CallHome,
+    /// Inline, then call-home.
+    Both,
+}
+
+impl Responses {
+    /// The `inline_responses` settings to measure, in order.
+    fn modes(self, plane: RequestPlaneKind) -> Vec<bool> {
+        match (plane, self) {
+            (RequestPlaneKind::Nats, _) | (_, Self::CallHome) => vec![false],
+            (_, Self::Inline) => vec![true],
+            (_, Self::Both) => vec![true, false],
+        }
+    }
+}
+
+fn mode_name(inline: bool) -> &'static str {
+    if inline { "inline" } else { "call-home" }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,17 +154,18 @@ fn cpu_micros() -> u64 {
     micros(usage.ru_utime) + micros(usage.ru_stime)
 }
 
-fn loopback_config(args: &Args) -> RequestPlaneConfig {
+fn loopback_config(args: &Args, inline_responses: bool) -> RequestPlaneConfig {
     RequestPlaneConfig {
         rpc_host: Some("127.0.0.1".to_owned()),
         response_host: Some("127.0.0.1".to_owned()),
         nats: NatsConfig::new(args.nats_server.clone()),
+        inline_responses,
         ..RequestPlaneConfig::default()
     }
 }
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
-    let config = loopback_config(args);
+    let config = loopback_config(args, true);
     let engine: Arc<dyn AsyncEngine<Request<BenchRequest>, ResponseStream<BenchItem>>> =
         Arc::new(Echo);
     let handler: Arc<dyn RequestHandler> =
@@ -235,17 +269,34 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("server did not start: {line:?}"))?
         .to_owned();
 
-    let bench = Arc::new(Bench {
-        client: RequestPlaneClient::new(loopback_config(args)).await?,
-        target: match args.request_plane {
+    println!("request plane: {}", plane_name(args.request_plane));
+    println!();
+    println!(
+        "| responses | phase | requests | result | client CPU/req | server CPU/req | total CPU/req |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for inline in args.responses.modes(args.request_plane) {
+        let target = match args.request_plane {
             RequestPlaneKind::Tcp => TcpTarget::parse(&transport, args.codec)?.into(),
             RequestPlaneKind::Nats => NatsTarget {
-                subject: transport,
+                subject: transport.clone(),
                 codec: args.codec,
             }
             .into(),
-        },
-    });
+        };
+        let bench = Arc::new(Bench {
+            client: RequestPlaneClient::new(loopback_config(args, inline)).await?,
+            target,
+        });
+        measure(args, &bench, mode_name(inline)).await?;
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+    Ok(())
+}
+
+/// Runs both phases with `bench`'s client and prints their rows.
+async fn measure(args: &Args, bench: &Arc<Bench>, mode: &str) -> anyhow::Result<()> {
     for _ in 0..500 {
         bench.call(1).await?;
     }
@@ -270,7 +321,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             let start = Instant::now();
             let tasks: Vec<_> = (0..args.concurrency)
                 .map(|_| {
-                    let bench = Arc::clone(&bench);
+                    let bench = Arc::clone(bench);
                     let n = args.items;
                     tokio::spawn(async move {
                         let mut items = 0usize;
@@ -288,18 +339,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             Ok((start.elapsed(), items))
         })
         .await?;
-    drop(child.stdin.take());
-    let _ = child.wait();
 
     let requests = per_task * args.concurrency;
     let n_lat = args.latency_requests as f64;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!("request plane: {}", plane_name(args.request_plane));
-    println!();
-    println!("| phase | requests | result | client CPU/req | server CPU/req | total CPU/req |");
-    println!("|---|---|---|---|---|---|");
     println!(
-        "| round trip, 1 item, sequential | {} | p50 {:.0} µs, p99 {:.0} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+        "| {mode} | round trip, 1 item, sequential | {} | p50 {:.0} µs, p99 {:.0} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
         args.latency_requests,
         us(percentile(&latencies, 0.50)),
         us(percentile(&latencies, 0.99)),
@@ -309,7 +354,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
     let n_tp = requests as f64;
     println!(
-        "| {}-item streams, {} concurrent | {} | {:.0} req/s, {:.0} items/s | {:.1} µs | {:.1} µs | {:.1} µs |",
+        "| {mode} | {}-item streams, {} concurrent | {} | {:.0} req/s, {:.0} items/s | {:.1} µs | {:.1} µs | {:.1} µs |",
         args.items,
         args.concurrency,
         requests,

@@ -176,7 +176,9 @@ impl RequestPlaneClient {
                     None => std::future::pending().await,
                 }
             };
+            // Biased: a prologue already delivered wins over the connection closing after it.
             tokio::select! {
+                biased;
                 outcome = prologue => Via::CallHome(outcome.unwrap_or_else(|_| {
                     Err(StatorError::unavailable("response-stream server shut down"))
                 })),

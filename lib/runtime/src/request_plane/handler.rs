@@ -148,17 +148,12 @@ where
         let control: RequestControlMessage = serde_json::from_slice(&msg.header)
             .map_err(|e| ReplyError::Control(format!("control message: {e}")))?;
         let context = Context::with_id(control.id.clone());
-        let sink = match inline {
-            Some(mut reply) => {
-                reply.bind(&context);
-                Sink::Inline(reply, context.clone())
-            }
-            None => {
-                let info = call_home_info(&control)?;
-                Sink::CallHome(
-                    CallHome::connect(&info, context.clone(), self.max_message_size).await?,
-                )
-            }
+        let sink = if let Some(mut reply) = inline {
+            reply.bind(&context);
+            Sink::Inline(reply, context.clone())
+        } else {
+            let info = call_home_info(&control)?;
+            Sink::CallHome(CallHome::connect(&info, context.clone(), self.max_message_size).await?)
         };
         self.respond(sink, &msg.body, control.payload_codec, context)
             .await
@@ -216,9 +211,7 @@ fn call_home_info(control: &RequestControlMessage) -> Result<TcpStreamConnection
     let info: TcpStreamConnectionInfo = serde_json::from_str(&control.connection_info.info)
         .map_err(|e| ReplyError::Control(format!("connection info: {e}")))?;
     if info.stream_type != StreamType::Response {
-        return Err(ReplyError::Control(
-            "expected a response stream".to_owned(),
-        ));
+        return Err(ReplyError::Control("expected a response stream".to_owned()));
     }
     Ok(info)
 }

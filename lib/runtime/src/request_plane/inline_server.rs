@@ -66,7 +66,7 @@ impl InlineStreams {
 
     /// Applies a client's `stop`/`kill`; controls for unknown streams (already finished) are
     /// dropped.
-    pub(crate) fn control(&self, control: &InlineControl) {
+    pub(crate) fn control(&self, control: InlineControl) {
         let mut slots = self.slots.lock();
         let Some(slot) = slots.map.get_mut(&control.stream.0) else {
             return;

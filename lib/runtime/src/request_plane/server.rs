@@ -168,7 +168,7 @@ async fn read_requests(
         while let Some(frame) = RequestFrame::decode(&mut input, shared.max_message_size)? {
             if frame.path == INLINE_CONTROL_PATH {
                 match InlineControl::from_request_frame(&frame, shared.max_message_size) {
-                    Ok(control) => inline.control(&control),
+                    Ok(control) => inline.control(control),
                     Err(err) => tracing::debug!(error = %err, "ignoring a bad inline control"),
                 }
                 continue;

@@ -152,7 +152,11 @@ impl InlineControl {
     pub fn to_request_frame(self) -> RequestFrame {
         RequestFrame {
             path: INLINE_CONTROL_PATH.to_owned(),
-            headers: [(INLINE_RESPONSE_HEADER.to_owned(), self.stream.header_value())].into(),
+            headers: [(
+                INLINE_RESPONSE_HEADER.to_owned(),
+                self.stream.header_value(),
+            )]
+            .into(),
             payload: TwoPartMessage::header_only(Bytes::from_static(self.message.header()))
                 .to_bytes(),
         }
