@@ -13,6 +13,10 @@ pub enum TokenizerError {
         /// What the underlying library reported.
         message: String,
     },
+    /// The tokenizer file needs a feature [`crate::BpeTokenizer`] does not reproduce exactly
+    /// (use [`crate::HfTokenizer`] for it; [`crate::load`] does so by itself).
+    #[error("tokenizer not supported by the fast implementation: {0}")]
+    Unsupported(String),
     /// Encoding a text failed.
     #[error("failed to encode text: {0}")]
     Encode(String),

@@ -26,12 +26,16 @@
 //! # Ok::<(), stator_tokenizers::TokenizerError>(())
 //! ```
 
+mod bpe;
 mod decode_stream;
 mod error;
 mod hf;
+mod load;
 mod tokenizer;
 
+pub use bpe::BpeTokenizer;
 pub use decode_stream::{DecodeStream, PROMPT_CONTEXT_TOKENS};
 pub use error::TokenizerError;
 pub use hf::HfTokenizer;
+pub use load::{load, load_bytes};
 pub use tokenizer::{TokenId, Tokenizer};
