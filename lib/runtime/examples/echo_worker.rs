@@ -44,12 +44,17 @@ struct Args {
     /// File-discovery record TTL in seconds (Dynamo's default is 10).
     #[arg(long)]
     file_kv_ttl_secs: Option<f64>,
+    /// Wrap each item as Dynamo's `Annotated` (`{"data": item}`), the shape Dynamo's Python
+    /// runtime client decodes.
+    #[arg(long)]
+    annotated: bool,
 }
 
 /// The echo engine: one producer task per request, obeying stop and kill.
 struct Echo {
     items: u64,
     delay: Duration,
+    annotated: bool,
 }
 
 #[async_trait]
@@ -62,8 +67,7 @@ impl AsyncEngine<Request<Value>, ResponseStream<Value>> for Echo {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(produce(
             payload,
-            self.items,
-            self.delay,
+            (self.items, self.delay, self.annotated),
             context.clone(),
             tx,
         ));
@@ -73,24 +77,24 @@ impl AsyncEngine<Request<Value>, ResponseStream<Value>> for Echo {
 
 async fn produce(
     payload: Value,
-    items: u64,
-    delay: Duration,
+    (items, delay, annotated): (u64, Duration, bool),
     context: Context,
     tx: mpsc::Sender<Value>,
 ) {
     for index in 0..items {
+        let item = json!({"echo": payload, "index": index});
+        let item = if annotated {
+            json!({ "data": item })
+        } else {
+            item
+        };
         if !delay.is_zero() {
             tokio::select! {
                 () = context.stopped() => break,
                 () = tokio::time::sleep(delay) => {}
             }
         }
-        if context.is_stopped()
-            || tx
-                .send(json!({"echo": payload, "index": index}))
-                .await
-                .is_err()
-        {
+        if context.is_stopped() || tx.send(item).await.is_err() {
             break;
         }
     }
@@ -145,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let engine = Arc::new(Echo {
         items: args.items,
         delay: Duration::from_millis(args.item_delay_ms),
+        annotated: args.annotated,
     });
     let served = endpoint.serve(engine).await?;
     let transport = match &served.instance().transport {
