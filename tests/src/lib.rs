@@ -69,6 +69,20 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; its exit status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The process's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -96,6 +110,9 @@ pub struct ClusterSpec {
     pub frontend_args: Vec<String>,
     /// Extra frontend environment.
     pub frontend_env: Vec<(String, String)>,
+    /// Discovery and plane flags for both processes; `None` means file discovery in the
+    /// cluster's temp dir with the TCP request plane and ZMQ events.
+    pub planes: Option<Vec<String>>,
 }
 
 impl ClusterSpec {
@@ -108,11 +125,12 @@ impl ClusterSpec {
             worker_env: Vec::new(),
             frontend_args: Vec::new(),
             frontend_env: Vec::new(),
+            planes: None,
         }
     }
 }
 
-/// A frontend and a worker process sharing file discovery in a temp dir.
+/// A frontend and a worker process sharing discovery (by default files in a temp dir).
 pub struct Cluster {
     /// The frontend process.
     pub frontend: Process,
@@ -120,15 +138,13 @@ pub struct Cluster {
     pub worker: Process,
     /// `127.0.0.1:port` of the frontend.
     pub addr: String,
+    spec: ClusterSpec,
     dir: tempfile::TempDir,
 }
 
-fn discovery_args(dir: &Path) -> Vec<String> {
-    [
-        "--discovery-backend",
-        "file",
-        "--file-kv",
-        dir.to_str().expect("utf-8 temp dir"),
+/// Loopback addresses for every plane, then the spec's discovery and plane flags.
+fn discovery_args(spec: &ClusterSpec, dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
         "--tcp-rpc-host",
         "127.0.0.1",
         "--tcp-response-stream-host",
@@ -137,27 +153,25 @@ fn discovery_args(dir: &Path) -> Vec<String> {
         "127.0.0.1",
     ]
     .map(str::to_owned)
-    .to_vec()
+    .to_vec();
+    match &spec.planes {
+        Some(planes) => args.extend(planes.iter().cloned()),
+        None => args.extend([
+            "--discovery-backend".to_owned(),
+            "file".to_owned(),
+            "--file-kv".to_owned(),
+            dir.join("kv").to_string_lossy().into_owned(),
+        ]),
+    }
+    args
 }
 
 impl Cluster {
     /// Starts the worker and the frontend and waits until the model is served.
     pub fn start(spec: &ClusterSpec) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let kv = dir.path().join("kv");
-        std::fs::create_dir_all(&kv).expect("discovery dir");
-        let mut worker_args = vec![
-            "--model-path".to_owned(),
-            model_dir().to_string_lossy().into_owned(),
-        ];
-        worker_args.extend(discovery_args(&kv));
-        worker_args.extend(spec.worker_args.iter().cloned());
-        let worker = Process::spawn(
-            &spec.worker_bin,
-            &worker_args,
-            &spec.worker_env,
-            dir.path().join("worker.log"),
-        );
+        std::fs::create_dir_all(dir.path().join("kv")).expect("discovery dir");
+        let worker = spawn_worker(spec, dir.path(), "worker");
         let port = free_port();
         let mut frontend_args = vec![
             "--http-host".to_owned(),
@@ -167,7 +181,7 @@ impl Cluster {
             "--card-cache-dir".to_owned(),
             dir.path().join("cards").to_string_lossy().into_owned(),
         ];
-        frontend_args.extend(discovery_args(&kv));
+        frontend_args.extend(discovery_args(spec, dir.path()));
         frontend_args.extend(spec.frontend_args.iter().cloned());
         let frontend = Process::spawn(
             &spec.frontend_bin,
@@ -179,10 +193,16 @@ impl Cluster {
             frontend,
             worker,
             addr: format!("127.0.0.1:{port}"),
+            spec: spec.clone(),
             dir,
         };
         cluster.wait_until_served(MODEL);
         cluster
+    }
+
+    /// Starts one more worker process like the first, logging to `{name}.log`.
+    pub fn add_worker(&self, name: &str) -> Process {
+        spawn_worker(&self.spec, self.dir.path(), name)
     }
 
     /// The temp dir holding discovery, caches and logs.
@@ -227,6 +247,22 @@ impl Cluster {
             body.to_string().as_bytes(),
         )
     }
+}
+
+/// A worker process of `spec` with its discovery under `dir`.
+fn spawn_worker(spec: &ClusterSpec, dir: &Path, name: &str) -> Process {
+    let mut args = vec![
+        "--model-path".to_owned(),
+        model_dir().to_string_lossy().into_owned(),
+    ];
+    args.extend(discovery_args(spec, dir));
+    args.extend(spec.worker_args.iter().cloned());
+    Process::spawn(
+        &spec.worker_bin,
+        &args,
+        &spec.worker_env,
+        dir.join(format!("{name}.log")),
+    )
 }
 
 /// A complete HTTP response.
@@ -390,22 +426,35 @@ pub fn stream_then_disconnect(addr: &str, path: &str, body: &Value) -> String {
     line
 }
 
-/// Polls `/metrics` until the sample `name{labels…}` (matched by prefix) reaches `value`.
+/// The sum of the frontend's `/metrics` samples whose line starts with `sample_prefix`.
+pub fn metric_value(addr: &str, sample_prefix: &str) -> f64 {
+    request(addr, "GET", "/metrics", &[], b"")
+        .body
+        .lines()
+        .filter(|l| l.starts_with(sample_prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Polls `/metrics` until the samples starting with `sample_prefix` sum to `value`.
 pub fn wait_for_metric(addr: &str, sample_prefix: &str, value: f64) {
+    wait_for_metric_where(addr, sample_prefix, |current| {
+        (current - value).abs() < f64::EPSILON
+    });
+}
+
+/// Polls `/metrics` until the samples starting with `sample_prefix` sum to a value that
+/// satisfies `accept`.
+pub fn wait_for_metric_where(addr: &str, sample_prefix: &str, accept: impl Fn(f64) -> bool) {
     let start = Instant::now();
     loop {
-        let metrics = request(addr, "GET", "/metrics", &[], b"").body;
-        let current = metrics
-            .lines()
-            .filter(|l| l.starts_with(sample_prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-        if (current - value).abs() < f64::EPSILON {
+        let current = metric_value(addr, sample_prefix);
+        if accept(current) {
             return;
         }
         assert!(
             start.elapsed() < PATIENCE,
-            "{sample_prefix} stayed at {current}, expected {value}"
+            "{sample_prefix} stayed at {current}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

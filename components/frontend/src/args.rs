@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 use stator_config::RuntimeArgs;
+use stator_llm::kv_routing::{ApproxCachePolicy, KvRouterConfig, QueuePolicy};
 use worker::MockerArgs;
 
 /// Default port of the HTTP service.
@@ -61,15 +62,91 @@ pub struct KvRouterArgs {
     /// A worker is busy above this many tokens in active prefill.
     #[arg(long, env = "DYN_ACTIVE_PREFILL_TOKENS_THRESHOLD")]
     pub active_prefill_tokens_threshold: Option<u64>,
+    /// A worker is busy above this fraction of its batch budget in active prefill.
+    #[arg(long, env = "DYN_ACTIVE_PREFILL_TOKENS_THRESHOLD_FRAC")]
+    pub active_prefill_tokens_threshold_frac: Option<f64>,
     /// Queue requests while every worker is busy, up to this load.
     #[arg(long, env = "DYN_ROUTER_QUEUE_THRESHOLD")]
     pub router_queue_threshold: Option<f64>,
+    /// Order of queued requests.
+    #[arg(long, env = "DYN_ROUTER_QUEUE_POLICY", value_enum, default_value_t = QueuePolicyArg::Fcfs)]
+    pub router_queue_policy: QueuePolicyArg,
+    /// Per-block decay of the overlap credit (0 = every cached block counts fully).
+    #[arg(
+        long,
+        env = "DYN_ROUTER_KV_OVERLAP_SCORE_CREDIT_DECAY",
+        default_value_t = 0.0
+    )]
+    pub router_kv_overlap_score_credit_decay: f64,
+    /// Weight of a worker's active decode requests in the cost.
+    #[arg(
+        long,
+        env = "DYN_ROUTER_DECODE_ACTIVE_REQUEST_WEIGHT",
+        default_value_t = 0.0
+    )]
+    pub router_decode_active_request_weight: f64,
+    /// Without KV events: how predicted blocks are forgotten.
+    #[arg(long, env = "DYN_ROUTER_APPROXIMATE_CACHE_POLICY", value_enum, default_value_t = ApproxCachePolicyArg::Ttl)]
+    pub router_approximate_cache_policy: ApproxCachePolicyArg,
+    /// With KV events: how long a routing decision's predicted blocks count until the
+    /// worker's own events confirm them, in seconds [default: off].
+    #[arg(long, env = "DYN_ROUTER_PREDICTED_TTL_SECS")]
+    pub router_predicted_ttl_secs: Option<f64>,
+    /// Writer threads of the KV index (each worker's events stay on one thread).
+    #[arg(long, env = "DYN_ROUTER_EVENT_THREADS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub router_event_threads: u16,
+}
+
+/// `--router-queue-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueuePolicyArg {
+    /// First come, first served (priority hints move requests ahead).
+    Fcfs,
+    /// Weighted shortest processing time first.
+    Wspt,
+}
+
+/// `--router-approximate-cache-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApproxCachePolicyArg {
+    /// Predicted blocks expire `--router-ttl-secs` after their last routing.
+    Ttl,
+    /// Predicted blocks leave only under the per-worker LRU bound.
+    Lru,
 }
 
 impl KvRouterArgs {
     /// Whether KV events are followed.
     pub fn use_kv_events(&self) -> bool {
         !self.no_router_kv_events
+    }
+
+    /// The KV router settings these flags resolve to (Dynamo's defaults elsewhere).
+    pub fn to_config(&self) -> KvRouterConfig {
+        KvRouterConfig {
+            overlap_score_credit: self.router_kv_overlap_score_credit,
+            overlap_score_credit_decay: self.router_kv_overlap_score_credit_decay,
+            prefill_load_scale: self.router_prefill_load_scale,
+            decode_active_request_weight: self.router_decode_active_request_weight,
+            temperature: self.router_temperature,
+            use_kv_events: self.use_kv_events(),
+            router_ttl_secs: self.router_ttl_secs,
+            predicted_ttl_secs: self.router_predicted_ttl_secs,
+            approx_cache_policy: match self.router_approximate_cache_policy {
+                ApproxCachePolicyArg::Ttl => ApproxCachePolicy::Ttl,
+                ApproxCachePolicyArg::Lru => ApproxCachePolicy::Lru,
+            },
+            active_decode_blocks_threshold: self.active_decode_blocks_threshold,
+            active_prefill_tokens_threshold: self.active_prefill_tokens_threshold,
+            active_prefill_tokens_threshold_frac: self.active_prefill_tokens_threshold_frac,
+            queue_threshold: self.router_queue_threshold,
+            queue_policy: match self.router_queue_policy {
+                QueuePolicyArg::Fcfs => QueuePolicy::Fcfs,
+                QueuePolicyArg::Wspt => QueuePolicy::Wspt,
+            },
+            event_threads: usize::from(self.router_event_threads),
+            ..KvRouterConfig::default()
+        }
     }
 }
 
@@ -180,6 +257,39 @@ mod tests {
         assert_eq!(args.kv_cache_block_size, Some(16));
         assert!(!args.kv.use_kv_events());
         assert!(!args.embedded());
+    }
+
+    #[test]
+    fn kv_router_flags_reach_the_router_config() {
+        let args = FrontendArgs::try_parse_from([
+            "frontend",
+            "--router-queue-policy",
+            "wspt",
+            "--router-queue-threshold",
+            "0.5",
+            "--active-prefill-tokens-threshold-frac",
+            "0.8",
+            "--router-event-threads",
+            "2",
+            "--router-predicted-ttl-secs",
+            "3",
+            "--router-approximate-cache-policy",
+            "lru",
+        ])
+        .unwrap();
+        let config = args.kv.to_config();
+        assert_eq!(config.queue_policy, QueuePolicy::Wspt);
+        assert_eq!(config.queue_threshold, Some(0.5));
+        assert_eq!(config.active_prefill_tokens_threshold_frac, Some(0.8));
+        assert_eq!(config.event_threads, 2);
+        assert_eq!(config.predicted_ttl_secs, Some(3.0));
+        assert_eq!(config.approx_cache_policy, ApproxCachePolicy::Lru);
+        let defaults = FrontendArgs::try_parse_from(["frontend"])
+            .unwrap()
+            .kv
+            .to_config();
+        assert_eq!(defaults, KvRouterConfig::default());
+        assert!(FrontendArgs::try_parse_from(["frontend", "--router-event-threads", "0"]).is_err());
     }
 
     #[test]

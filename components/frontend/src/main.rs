@@ -3,26 +3,21 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use frontend::{Frontend, FrontendArgs};
+use frontend::FrontendArgs;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("DYN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let args = FrontendArgs::parse();
-    match serve(&args).await {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match frontend::serve(&FrontendArgs::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn serve(args: &FrontendArgs) -> anyhow::Result<()> {
-    let frontend = Frontend::start(args).await?;
-    worker::shutdown_signal().await?;
-    tracing::info!("shutting down");
-    frontend.shutdown().await
 }

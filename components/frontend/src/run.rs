@@ -3,13 +3,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Parser;
 use stator_llm::http::{DEFAULT_METRICS_PREFIX, HttpConfig, HttpService};
-use stator_llm::kv_routing::KvRouterConfig;
 use stator_llm::model_manager::{KvSelectorFactory, ManagerConfig, ModelManager, RouterChoice};
 use stator_protocols::openai::ValidationOptions;
-use stator_runtime::discovery::{FileDiscoveryConfig, MemStore};
+use stator_runtime::discovery::MemStore;
 use stator_runtime::event_plane::{EventPlane, LocalBus};
 use stator_runtime::{DiscoveryBackend, DistributedRuntime, RouterMode, RuntimeConfig};
 use tokio::sync::oneshot;
@@ -27,36 +26,16 @@ pub struct Frontend {
     workers: Vec<WorkerGroup>,
 }
 
-/// Maps the shared runtime flags onto the runtime's settings.
+/// Maps the shared runtime flags onto the runtime's settings; embedded workers force
+/// in-process discovery on loopback.
 fn runtime_config(args: &FrontendArgs) -> anyhow::Result<RuntimeConfig> {
-    let cfg = args.runtime.to_config();
-    let discovery_backend = if args.embedded() {
-        DiscoveryBackend::Mem
-    } else {
-        match cfg.discovery_backend {
-            stator_config::DiscoveryBackend::File => DiscoveryBackend::File,
-            stator_config::DiscoveryBackend::Mem => DiscoveryBackend::Mem,
-            other => bail!("--discovery-backend {other:?} is not supported by this build"),
-        }
-    };
-    let mut config = RuntimeConfig {
-        discovery_backend,
-        file_discovery: FileDiscoveryConfig::new(cfg.file_kv.clone()),
-        inhibit_for: cfg.inhibited_duration,
-        graceful_shutdown_timeout: cfg.graceful_shutdown_timeout,
-        ..RuntimeConfig::default()
-    };
-    config.request_plane.rpc_host.clone_from(&cfg.tcp_rpc_host);
-    config.request_plane.rpc_port = cfg.tcp_rpc_port;
-    config
-        .request_plane
-        .response_host
-        .clone_from(&cfg.tcp_response_stream_host);
-    config.request_plane.response_port = cfg.tcp_response_stream_port;
+    let mut config = RuntimeConfig::from_shared(&args.runtime.to_config())?;
     if args.embedded() {
+        config.discovery_backend = DiscoveryBackend::Mem;
         let loopback = Some("127.0.0.1".to_owned());
-        config.request_plane.rpc_host = config.request_plane.rpc_host.or(loopback.clone());
-        config.request_plane.response_host = config.request_plane.response_host.or(loopback);
+        let plane = &mut config.request_plane;
+        plane.rpc_host = plane.rpc_host.take().or(loopback.clone());
+        plane.response_host = plane.response_host.take().or(loopback);
     }
     Ok(config)
 }
@@ -75,20 +54,29 @@ fn router_choice(args: &FrontendArgs) -> RouterChoice {
         RouterModeArg::LeastLoaded => RouterChoice::Push(RouterMode::LeastLoaded),
         RouterModeArg::Direct => RouterChoice::Direct,
         RouterModeArg::Kv => {
-            let kv = &args.kv;
-            RouterChoice::Selector(Arc::new(KvSelectorFactory::new(KvRouterConfig {
-                overlap_score_credit: kv.router_kv_overlap_score_credit,
-                prefill_load_scale: kv.router_prefill_load_scale,
-                temperature: kv.router_temperature,
-                use_kv_events: kv.use_kv_events(),
-                router_ttl_secs: kv.router_ttl_secs,
-                active_decode_blocks_threshold: kv.active_decode_blocks_threshold,
-                active_prefill_tokens_threshold: kv.active_prefill_tokens_threshold,
-                queue_threshold: kv.router_queue_threshold,
-                ..KvRouterConfig::default()
-            })))
+            RouterChoice::Selector(Arc::new(KvSelectorFactory::new(args.kv.to_config())))
         }
     }
+}
+
+/// Runs the frontend `args` asks for until SIGINT/SIGTERM or until its discovery
+/// registration is lost (etcd lease expiry), then shuts it down gracefully. The `frontend`
+/// binary is this function.
+pub async fn serve(args: &FrontendArgs) -> anyhow::Result<()> {
+    let frontend = Frontend::start(args).await?;
+    let lost = tokio::select! {
+        signal = worker::shutdown_signal() => {
+            signal?;
+            false
+        }
+        () = frontend.registration_lost() => true,
+    };
+    tracing::info!("shutting down");
+    frontend.shutdown().await?;
+    if lost {
+        anyhow::bail!("discovery registration lost (etcd lease expired or revoked)");
+    }
+    Ok(())
 }
 
 /// Starts the embedded workers of `args` sharing `store` and `bus`.
@@ -204,6 +192,12 @@ impl Frontend {
     /// The bound HTTP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Resolves when the frontend's discovery registration is lost for good (etcd lease
+    /// expired); the process should then shut down.
+    pub async fn registration_lost(&self) {
+        self.drt.registration_lost().cancelled().await;
     }
 
     /// Stops accepting requests, lets in-flight ones finish, then stops the embedded workers

@@ -5,14 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
-use stator_config::{EventPlaneKind, PayloadCodec, RequestPlaneKind, RuntimeArgs};
+use stator_config::RuntimeArgs;
 use stator_mocker::MockerConfig;
-use stator_runtime::discovery::FileDiscoveryConfig;
-use stator_runtime::event_plane::ZmqConfig;
+use stator_runtime::RuntimeConfig;
 use stator_runtime::names::EndpointId;
-use stator_runtime::system_status::SystemStatusConfig;
-use stator_runtime::wire::Codec;
-use stator_runtime::{DiscoveryBackend, RequestPlaneConfig, RuntimeConfig};
 
 use crate::error::WorkerError;
 
@@ -142,58 +138,9 @@ impl WorkerArgs {
 
     /// The runtime settings these flags (and their `DYN_*` twins) resolve to.
     pub fn runtime_config(&self) -> Result<RuntimeConfig, WorkerError> {
-        to_runtime_config(&self.runtime.to_config())
+        RuntimeConfig::from_shared(&self.runtime.to_config())
+            .map_err(|e| WorkerError::Config(e.to_string()))
     }
-}
-
-/// Maps the shared flag group onto the runtime's settings, refusing what this build lacks.
-fn to_runtime_config(cfg: &stator_config::RuntimeConfig) -> Result<RuntimeConfig, WorkerError> {
-    let unsupported =
-        |what: &str| WorkerError::Config(format!("{what} is not supported by this worker build"));
-    let discovery_backend = match cfg.discovery_backend {
-        stator_config::DiscoveryBackend::File => DiscoveryBackend::File,
-        stator_config::DiscoveryBackend::Mem => DiscoveryBackend::Mem,
-        other => return Err(unsupported(&format!("--discovery-backend {other:?}"))),
-    };
-    if cfg.request_plane != RequestPlaneKind::Tcp {
-        return Err(unsupported("--request-plane nats"));
-    }
-    if cfg.event_plane != EventPlaneKind::Zmq {
-        return Err(unsupported("--event-plane nats"));
-    }
-    let request_plane = RequestPlaneConfig {
-        rpc_host: cfg.tcp_rpc_host.clone(),
-        rpc_port: cfg.tcp_rpc_port,
-        response_host: cfg.tcp_response_stream_host.clone(),
-        response_port: cfg.tcp_response_stream_port,
-        worker_pool_size: cfg.admission_pool_size,
-        work_queue_size: cfg.admission_queue_size,
-        max_message_size: cfg.tcp_max_message_size,
-        codec: match cfg.request_plane_codec {
-            PayloadCodec::Msgpack => Codec::Msgpack,
-            PayloadCodec::Json => Codec::Json,
-        },
-        ..RequestPlaneConfig::from_env()
-    };
-    let zmq = match &cfg.event_plane_host {
-        Some(host) => ZmqConfig {
-            bind_host: "0.0.0.0".into(),
-            advertise_host: host.clone(),
-        },
-        None => ZmqConfig::from_env(),
-    };
-    let mut system_status = SystemStatusConfig::from_env();
-    system_status.host.clone_from(&cfg.system_host);
-    system_status.port = cfg.system_port;
-    Ok(RuntimeConfig {
-        discovery_backend,
-        file_discovery: FileDiscoveryConfig::new(cfg.file_kv.clone()),
-        request_plane,
-        zmq,
-        system_status,
-        inhibit_for: cfg.inhibited_duration,
-        graceful_shutdown_timeout: cfg.graceful_shutdown_timeout,
-    })
 }
 
 /// The served model name: `--model-name`, else the model directory's last component.
@@ -206,6 +153,11 @@ pub fn default_model_name(model_path: &std::path::Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use stator_runtime::DiscoveryBackend;
+    use stator_runtime::EventPlaneKind;
+    use stator_runtime::request_plane::RequestPlaneKind;
+    use stator_runtime::wire::Codec;
+
     use super::*;
 
     fn parse(extra: &[&str]) -> WorkerArgs {
@@ -286,8 +238,25 @@ mod tests {
                 .endpoint_id()
                 .is_err()
         );
-        let etcd = parse(&["--discovery-backend", "etcd"]).runtime_config();
-        assert!(matches!(etcd, Err(WorkerError::Config(_))));
+        let k8s = parse(&["--discovery-backend", "kubernetes"]).runtime_config();
+        assert!(matches!(k8s, Err(WorkerError::Config(_))));
+    }
+
+    #[test]
+    fn cluster_planes_are_accepted() {
+        let config = parse(&[
+            "--discovery-backend",
+            "etcd",
+            "--request-plane",
+            "nats",
+            "--event-plane",
+            "nats",
+        ])
+        .runtime_config()
+        .unwrap();
+        assert_eq!(config.discovery_backend, DiscoveryBackend::Etcd);
+        assert_eq!(config.request_plane.kind, RequestPlaneKind::Nats);
+        assert_eq!(config.event_plane, EventPlaneKind::Nats);
     }
 
     #[test]

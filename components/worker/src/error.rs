@@ -20,6 +20,9 @@ pub enum WorkerError {
     /// The event plane failed.
     #[error("event plane: {0}")]
     EventPlane(#[from] stator_runtime::event_plane::EventPlaneError),
+    /// The discovery registration (etcd lease) was lost for good; the process must exit.
+    #[error("discovery registration lost (etcd lease expired or revoked)")]
+    RegistrationLost,
     /// A thread, socket or file could not be set up.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

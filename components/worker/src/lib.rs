@@ -57,4 +57,4 @@ pub mod run;
 pub use args::{EngineKind, MockerArgs, WorkerArgs};
 pub use engines::{EchoEngine, EngineOutput, LlmEngine, MockerEngine};
 pub use error::WorkerError;
-pub use run::{Plumbing, Worker, WorkerGroup, WorkerSpec, run_workers, shutdown_signal};
+pub use run::{Plumbing, Worker, WorkerGroup, WorkerSpec, run_workers, serve, shutdown_signal};

@@ -31,9 +31,9 @@ use crate::publish::{
 /// How the workers of a process reach discovery and the event plane.
 #[derive(Clone)]
 pub enum Plumbing {
-    /// Each worker opens the discovery backend of its [`RuntimeConfig`] (file discovery
-    /// across processes, with ZMQ events). With `mem` every worker would get a private store:
-    /// use [`Plumbing::InProcess`] for that.
+    /// Each worker opens the discovery backend and event plane of its [`RuntimeConfig`]
+    /// (file or etcd discovery across processes, ZMQ or NATS events). With `mem` every
+    /// worker would get a private store: use [`Plumbing::InProcess`] for that.
     Standalone,
     /// Workers share an in-process discovery store and event bus, with each other and with
     /// an embedding frontend (mem discovery).
@@ -54,7 +54,7 @@ impl Plumbing {
                 store: MemStore::new(),
                 bus: LocalBus::new(),
             },
-            DiscoveryBackend::File => Self::Standalone,
+            DiscoveryBackend::File | DiscoveryBackend::Etcd => Self::Standalone,
         })
     }
 
@@ -272,6 +272,20 @@ impl WorkerGroup {
             .and_then(|w| w.runtime().system_status_addr())
     }
 
+    /// Resolves when any worker's discovery registration is lost for good (its etcd lease
+    /// expired): the process must then shut down, see
+    /// [`DistributedRuntime::registration_lost`].
+    pub async fn registration_lost(&self) {
+        let lost = self.workers.iter().map(|w| w.runtime().registration_lost());
+        let waits: Vec<_> = lost
+            .map(|token| Box::pin(token.cancelled_owned()))
+            .collect();
+        if waits.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        futures::future::select_all(waits).await;
+    }
+
     /// Stops every worker (each unregisters its card, then withdraws and drains its endpoint).
     /// Returns whether every in-flight request finished in time.
     pub async fn shutdown(self) -> bool {
@@ -306,6 +320,29 @@ pub async fn run_workers(
         }
     }
     Ok(WorkerGroup { workers })
+}
+
+/// Runs the workers `args` asks for until SIGINT/SIGTERM or until their discovery
+/// registration is lost (etcd lease expiry), then shuts them down gracefully. The `worker`
+/// binary is this function.
+pub async fn serve(args: &WorkerArgs) -> Result<(), WorkerError> {
+    let plumbing = Plumbing::for_args(args)?;
+    let group = run_workers(args, &plumbing).await?;
+    let lost = tokio::select! {
+        signal = shutdown_signal() => {
+            signal?;
+            false
+        }
+        () = group.registration_lost() => true,
+    };
+    tracing::info!("shutting down");
+    if !group.shutdown().await {
+        tracing::warn!("some requests did not finish before the graceful-shutdown timeout");
+    }
+    if lost {
+        return Err(WorkerError::RegistrationLost);
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

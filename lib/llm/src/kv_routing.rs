@@ -64,9 +64,11 @@ mod tasks;
 pub use hints::{KvDecision, KvRoutingHints};
 pub use load::ActiveLoad;
 pub use router::{ALL_WORKERS_BUSY, KvRouter};
-pub use stator_kv_router::config::{BusyThresholds, KvRouterConfig, QueuePolicy};
+pub use stator_kv_router::config::{
+    ApproxCachePolicy, BusyThresholds, KvRouterConfig, QueuePolicy,
+};
 pub use stator_kv_router::selector::WorkerCapacity;
-pub use stats::KvRouterStats;
+pub use stats::{KvRouterStats, render_by_model};
 
 /// Event-plane topic of KV cache events (`RouterEvent`), in the scope of the worker's endpoint.
 pub const KV_EVENTS_TOPIC: &str = "kv-events";

@@ -10,8 +10,8 @@ mod endpoint;
 mod runtime;
 
 pub use config::{
-    DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DiscoveryBackend, RuntimeConfig, RuntimeConfigError,
-    UnsupportedBackend,
+    DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT, DiscoveryBackend, EventPlaneKind, RuntimeConfig,
+    RuntimeConfigError, UnsupportedBackend,
 };
 pub use endpoint::{Component, Endpoint, Namespace, ServedEndpoint};
 pub use runtime::DistributedRuntime;

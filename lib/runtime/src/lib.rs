@@ -72,8 +72,8 @@ pub mod wire;
 
 pub use discovery::{Discovery, DiscoveryEvent, DiscoveryQuery, DiscoveryRecord, Instance};
 pub use distributed::{
-    Component, DiscoveryBackend, DistributedRuntime, Endpoint, Namespace, RuntimeConfig,
-    ServedEndpoint,
+    Component, DiscoveryBackend, DistributedRuntime, Endpoint, EventPlaneKind, Namespace,
+    RuntimeConfig, ServedEndpoint,
 };
 pub use engine::{AsyncEngine, Context, Request, ResponseStream, StreamingEngine};
 pub use error::{ErrorClass, ErrorReason, StatorError};

@@ -12,6 +12,7 @@ use prometheus::{
 };
 use stator_runtime::Context;
 
+use crate::kv_routing::{KvRouterStats, render_by_model};
 use crate::model_manager::ModelFacts;
 
 /// Default metric name prefix.
@@ -66,6 +67,7 @@ pub struct Metrics {
     cached_tokens: HistogramVec,
     model_gauges: Vec<ModelGauge>,
     handles: RwLock<HashMap<String, Arc<ModelHandles>>>,
+    prefix: String,
 }
 
 impl Metrics {
@@ -213,6 +215,7 @@ impl Metrics {
             model_gauges,
             handles: RwLock::new(HashMap::new()),
             registry,
+            prefix: prefix.to_owned(),
         })
     }
 
@@ -221,7 +224,8 @@ impl Metrics {
         &self.registry
     }
 
-    /// The text exposition of the registry, with the model gauges refreshed from `models`.
+    /// The text exposition of the registry, with the model gauges refreshed from `models`,
+    /// followed by the models' KV router stats (`{prefix}_kv_router_*{model="…"}`).
     pub fn render(&self, models: &[ModelFacts]) -> String {
         for (gauge, value) in &self.model_gauges {
             gauge.reset();
@@ -233,7 +237,13 @@ impl Metrics {
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode metrics");
         }
-        String::from_utf8(out).unwrap_or_default()
+        let mut text = String::from_utf8(out).unwrap_or_default();
+        let kv: Vec<(&str, KvRouterStats)> = models
+            .iter()
+            .filter_map(|m| m.kv_router.map(|stats| (m.name.as_str(), stats)))
+            .collect();
+        text.push_str(&render_by_model(&self.prefix, &kv));
+        text
     }
 
     pub(crate) fn handles(&self, model: &str) -> Arc<ModelHandles> {

@@ -106,112 +106,259 @@ impl KvRouterStats {
     /// assert!(text.contains("# TYPE dynamo_frontend_kv_router_queue_depth gauge\n"));
     /// ```
     pub fn to_prometheus(&self, prefix: &str) -> String {
-        let counters = [
-            (
+        render(prefix, &[(None, *self)])
+    }
+
+    /// Adds `other`'s counters and gauges to these (the stats of several routers of one
+    /// model, one per worker set).
+    pub fn accumulate(&mut self, other: &Self) {
+        let mut mine = self.samples();
+        for (sample, theirs) in mine.iter_mut().zip(other.samples()) {
+            sample.value += theirs.value;
+        }
+        let [
+            events_applied,
+            events_dropped,
+            events_rejected,
+            event_id_gaps,
+            event_ids_missed,
+            event_ids_stale,
+            sequence_gaps,
+            sequence_missed,
+            metrics_received,
+            decode_errors,
+            decisions,
+            prompt_blocks,
+            overlap_blocks,
+            rejected_busy,
+            queued,
+            workers_removed,
+            queue_depth,
+            active_requests,
+            workers,
+        ] = mine.map(|s| s.value);
+        *self = Self {
+            events_applied,
+            events_dropped,
+            events_rejected,
+            event_id_gaps,
+            event_ids_missed,
+            event_ids_stale,
+            sequence_gaps,
+            sequence_missed,
+            metrics_received,
+            decode_errors,
+            decisions,
+            prompt_blocks,
+            overlap_blocks,
+            rejected_busy,
+            queued,
+            queue_depth,
+            active_requests,
+            workers,
+            workers_removed,
+        };
+    }
+
+    fn samples(&self) -> [Sample; 19] {
+        let counter = |name, value, help| Sample {
+            name,
+            value,
+            help,
+            gauge: false,
+        };
+        let gauge = |name, value, help| Sample {
+            name,
+            value,
+            help,
+            gauge: true,
+        };
+        [
+            counter(
                 "events_applied",
                 self.events_applied,
                 "KV events handed to the indexer",
             ),
-            (
+            counter(
                 "events_dropped",
                 self.events_dropped,
                 "KV events of workers that already left",
             ),
-            (
+            counter(
                 "events_rejected",
                 self.events_rejected,
                 "KV events the indexer rejected",
             ),
-            (
+            counter(
                 "event_id_gaps",
                 self.event_id_gaps,
                 "Jumps in per-worker KV event ids",
             ),
-            (
+            counter(
                 "event_ids_missed",
                 self.event_ids_missed,
                 "KV events missing across id jumps",
             ),
-            (
+            counter(
                 "event_ids_stale",
                 self.event_ids_stale,
                 "KV events with a non-increasing id",
             ),
-            (
+            counter(
                 "sequence_gaps",
                 self.sequence_gaps,
                 "Event-plane sequence gaps on kv-events",
             ),
-            (
+            counter(
                 "sequence_missed",
                 self.sequence_missed,
                 "Event-plane messages missing across gaps",
             ),
-            (
+            counter(
                 "metrics_received",
                 self.metrics_received,
                 "Load reports received on kv_metrics",
             ),
-            (
+            counter(
                 "decode_errors",
                 self.decode_errors,
                 "Event payloads that did not decode",
             ),
-            ("decisions", self.decisions, "Routing decisions"),
-            (
+            counter("decisions", self.decisions, "Routing decisions"),
+            counter(
                 "prompt_blocks",
                 self.prompt_blocks,
                 "Complete prompt blocks routed",
             ),
-            (
+            counter(
                 "overlap_blocks",
                 self.overlap_blocks,
                 "Routed prompt blocks cached on the chosen worker",
             ),
-            (
+            counter(
                 "rejected_busy",
                 self.rejected_busy,
                 "Requests refused because all workers were busy",
             ),
-            (
+            counter(
                 "queued",
                 self.queued,
                 "Requests that waited in the router queue",
             ),
-            (
+            counter(
                 "workers_removed",
                 self.workers_removed,
                 "Workers dropped from the index",
             ),
-        ];
-        let gauges = [
-            (
+            gauge(
                 "queue_depth",
                 self.queue_depth,
                 "Requests waiting in the router queue",
             ),
-            (
+            gauge(
                 "active_requests",
                 self.active_requests,
                 "Requests being tracked",
             ),
-            ("workers", self.workers, "Live worker instances"),
-        ];
-        let mut out = String::new();
-        for (name, value, help) in counters {
-            let full = format!("{prefix}_kv_router_{name}_total");
-            let _ = write!(
-                out,
-                "# HELP {full} {help}\n# TYPE {full} counter\n{full} {value}\n"
-            );
+            gauge("workers", self.workers, "Live worker instances"),
+        ]
+    }
+}
+
+/// One metric of a [`KvRouterStats`].
+struct Sample {
+    name: &'static str,
+    value: u64,
+    help: &'static str,
+    gauge: bool,
+}
+
+/// The Prometheus text of several models' router stats: each family once, one sample per
+/// model labelled `model="…"`.
+///
+/// ```
+/// use stator_llm::kv_routing::{KvRouterStats, render_by_model};
+///
+/// let a = KvRouterStats { decisions: 3, ..KvRouterStats::default() };
+/// let b = KvRouterStats { decisions: 5, ..KvRouterStats::default() };
+/// let text = render_by_model("dynamo_frontend", &[("a", a), ("b", b)]);
+/// assert!(text.contains("dynamo_frontend_kv_router_decisions_total{model=\"a\"} 3\n"));
+/// assert!(text.contains("dynamo_frontend_kv_router_decisions_total{model=\"b\"} 5\n"));
+/// assert_eq!(text.matches("# TYPE dynamo_frontend_kv_router_decisions_total").count(), 1);
+/// ```
+pub fn render_by_model(prefix: &str, stats: &[(&str, KvRouterStats)]) -> String {
+    let labelled: Vec<(Option<&str>, KvRouterStats)> =
+        stats.iter().map(|(model, s)| (Some(*model), *s)).collect();
+    render(prefix, &labelled)
+}
+
+fn render(prefix: &str, stats: &[(Option<&str>, KvRouterStats)]) -> String {
+    let mut out = String::new();
+    if stats.is_empty() {
+        return out;
+    }
+    let samples: Vec<(Option<&str>, [Sample; 19])> = stats
+        .iter()
+        .map(|(model, s)| (*model, s.samples()))
+        .collect();
+    for field in 0..19 {
+        let first = &samples[0].1[field];
+        let (suffix, kind) = if first.gauge {
+            ("", "gauge")
+        } else {
+            ("_total", "counter")
+        };
+        let full = format!("{prefix}_kv_router_{}{suffix}", first.name);
+        let _ = write!(out, "# HELP {full} {}\n# TYPE {full} {kind}\n", first.help);
+        for (model, all) in &samples {
+            let value = all[field].value;
+            match model {
+                Some(model) => {
+                    let _ = writeln!(out, "{full}{{model=\"{}\"}} {value}", escape_label(model));
+                }
+                None => {
+                    let _ = writeln!(out, "{full} {value}");
+                }
+            }
         }
-        for (name, value, help) in gauges {
-            let full = format!("{prefix}_kv_router_{name}");
-            let _ = write!(
-                out,
-                "# HELP {full} {help}\n# TYPE {full} gauge\n{full} {value}\n"
-            );
-        }
-        out
+    }
+    out
+}
+
+/// Escapes a Prometheus label value (backslash, double quote, newline).
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulate_adds_every_field() {
+        let mut total = KvRouterStats {
+            events_applied: 2,
+            workers: 1,
+            ..KvRouterStats::default()
+        };
+        total.accumulate(&KvRouterStats {
+            events_applied: 5,
+            workers: 2,
+            workers_removed: 1,
+            ..KvRouterStats::default()
+        });
+        assert_eq!(
+            (total.events_applied, total.workers, total.workers_removed),
+            (7, 3, 1)
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let text = render_by_model("p", &[("a\"b\\c\nd", KvRouterStats::default())]);
+        assert!(text.contains("p_kv_router_workers{model=\"a\\\"b\\\\c\\nd\"} 0\n"));
     }
 }

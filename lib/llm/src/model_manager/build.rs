@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use stator_runtime::{DistributedRuntime, Endpoint, RouterMode, StatorError};
 
+use crate::kv_routing::KvRouterStats;
 use crate::model_card::{CardFileCache, ModelDeploymentCard};
 use crate::model_watcher::WorkerSetKey;
 use crate::pipeline::{
@@ -22,6 +23,13 @@ pub trait SelectorFactory: Send + Sync {
         card: &'a ModelDeploymentCard,
         block_size: u32,
     ) -> BoxFuture<'a, Result<Arc<dyn WorkerSelector>, StatorError>>;
+
+    /// The summed KV router stats of the live selectors built for `model`, if this factory
+    /// builds KV routers.
+    fn kv_stats(&self, model: &str) -> Option<KvRouterStats> {
+        let _ = model;
+        None
+    }
 }
 
 /// How the frontend routes (`--router-mode`).

@@ -1,26 +1,36 @@
 //! `--router-mode kv`: the [`KvRouter`] of each worker set as the pipeline's worker selector.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
 use stator_protocols::worker::RoutingHints;
-use stator_runtime::{DistributedRuntime, Endpoint, StatorError};
+use stator_runtime::{DistributedRuntime, Endpoint, InstanceId, StatorError};
 
 use super::build::SelectorFactory;
-use crate::kv_routing::{KvRouter, KvRouterConfig, KvRoutingHints, WorkerCapacity};
+use parking_lot::Mutex;
+
+use crate::kv_routing::{KvRouter, KvRouterConfig, KvRouterStats, KvRoutingHints, WorkerCapacity};
 use crate::model_card::ModelDeploymentCard;
 use crate::pipeline::{SelectedWorker, WorkerSelector};
 
-/// Starts one [`KvRouter`] per worker set with the frontend's KV router settings.
+/// Starts one [`KvRouter`] per worker set with the frontend's KV router settings, and
+/// remembers them (weakly) for their stats.
 #[derive(Debug, Clone)]
 pub struct KvSelectorFactory {
     config: KvRouterConfig,
+    routers: Arc<Mutex<Vec<BuiltRouter>>>,
 }
+
+/// A router the factory built, with the served model name it routes for.
+type BuiltRouter = (String, Weak<KvRouter>);
 
 impl KvSelectorFactory {
     /// A factory for routers configured by `config`.
     pub fn new(config: KvRouterConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            routers: Arc::default(),
+        }
     }
 }
 
@@ -48,8 +58,27 @@ impl SelectorFactory for KvSelectorFactory {
                 kv_total_blocks: card.runtime_config.total_kv_blocks,
                 max_num_batched_tokens: card.runtime_config.max_num_batched_tokens,
             });
+            self.routers
+                .lock()
+                .push((card.display_name.clone(), Arc::downgrade(&router)));
             Ok(Arc::new(KvSelector { router, block_size }) as Arc<dyn WorkerSelector>)
         })
+    }
+
+    fn kv_stats(&self, model: &str) -> Option<KvRouterStats> {
+        let mut routers = self.routers.lock();
+        routers.retain(|(_, router)| router.strong_count() > 0);
+        let mut total: Option<KvRouterStats> = None;
+        for router in routers
+            .iter()
+            .filter(|(name, _)| name == model)
+            .filter_map(|(_, router)| router.upgrade())
+        {
+            total
+                .get_or_insert_with(KvRouterStats::default)
+                .accumulate(&router.stats());
+        }
+        total
     }
 }
 
@@ -72,7 +101,7 @@ impl WorkerSelector for KvSelector {
                 cache_salt: h.cache_salt.clone(),
                 lora_name: h.lora_name.clone(),
                 expected_output_tokens: h.expected_output_tokens,
-                backend_instance_id: None,
+                backend_instance_id: h.backend_instance_id.map(InstanceId),
                 dp_rank: h.dp_rank,
             });
             let decision = self.router.schedule(request_id, token_ids, &hints).await?;

@@ -11,6 +11,7 @@ use stator_runtime::discovery::{DiscoveryQuery, DiscoveryRecord, ModelRecord, Re
 use stator_runtime::{DiscoveryEvent, DistributedRuntime, StatorError};
 
 use super::build::{RouterChoice, build_pipeline};
+use crate::kv_routing::KvRouterStats;
 use crate::model_card::{CardFileCache, ModelDeploymentCard, WorkerType};
 use crate::model_watcher::{
     CardSource, ModelReadiness, ModelRegistry, RegistryChange, WorkerSetKey,
@@ -52,6 +53,8 @@ pub struct ModelFacts {
     pub ready: bool,
     /// The card of its first worker set.
     pub card: ModelDeploymentCard,
+    /// Its KV routers' summed stats (`--router-mode kv` only).
+    pub kv_router: Option<KvRouterStats>,
 }
 
 #[derive(Default)]
@@ -273,6 +276,10 @@ impl ModelManager {
                     created: state.created.get(name).copied().unwrap_or_default(),
                     ready: state.serving.contains_key(name),
                     card: set.card.clone(),
+                    kv_router: match &self.inner.config.routing {
+                        RouterChoice::Selector(factory) => factory.kv_stats(name),
+                        RouterChoice::Push(_) | RouterChoice::Direct => None,
+                    },
                 })
             })
             .collect()

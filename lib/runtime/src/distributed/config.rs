@@ -4,12 +4,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::discovery::FileDiscoveryConfig;
+use crate::discovery::{EtcdConfig, FileDiscoveryConfig};
 use crate::event_plane::{NatsConfig, ZmqConfig};
 use crate::request_plane::RequestPlaneConfig;
 use crate::router::DEFAULT_INHIBITED_DURATION;
 use crate::system_status::SystemStatusConfig;
 use crate::wire::Codec;
+
+pub use stator_config::EventPlaneKind;
 
 /// Which discovery backend a runtime uses (`--discovery-backend`, `DYN_DISCOVERY_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,11 +22,13 @@ pub enum DiscoveryBackend {
     /// shared file system.
     #[default]
     File,
+    /// An etcd cluster (`ETCD_ENDPOINTS`), every record on the process's lease.
+    Etcd,
 }
 
 /// The backend name is not one this build supports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported discovery backend {0:?} (supported: mem, file)")]
+#[error("unsupported discovery backend {0:?} (supported: mem, file, etcd)")]
 pub struct UnsupportedBackend(pub String);
 
 impl FromStr for DiscoveryBackend {
@@ -34,6 +38,7 @@ impl FromStr for DiscoveryBackend {
         match s.trim().to_ascii_lowercase().as_str() {
             "mem" => Ok(Self::Mem),
             "file" => Ok(Self::File),
+            "etcd" => Ok(Self::Etcd),
             _ => Err(UnsupportedBackend(s.to_owned())),
         }
     }
@@ -44,6 +49,7 @@ impl fmt::Display for DiscoveryBackend {
         f.write_str(match self {
             Self::Mem => "mem",
             Self::File => "file",
+            Self::Etcd => "etcd",
         })
     }
 }
@@ -57,11 +63,6 @@ pub enum RuntimeConfigError {
     /// The discovery backend is not one [`DistributedRuntime::new`](super::DistributedRuntime::new) opens.
     #[error(transparent)]
     Backend(#[from] UnsupportedBackend),
-    /// `--event-plane nats`: [`DistributedRuntime::new`](super::DistributedRuntime::new) opens
-    /// the ZMQ or in-process plane; a NATS plane goes through
-    /// [`DistributedRuntime::with_parts`](super::DistributedRuntime::with_parts).
-    #[error("--event-plane nats needs DistributedRuntime::with_parts with EventPlane::nats")]
-    NatsEventPlane,
 }
 
 /// Everything a [`DistributedRuntime`](super::DistributedRuntime) needs to start.
@@ -71,9 +72,15 @@ pub struct RuntimeConfig {
     pub discovery_backend: DiscoveryBackend,
     /// File backend settings (root `DYN_FILE_KV`, TTL).
     pub file_discovery: FileDiscoveryConfig,
+    /// etcd backend settings (`ETCD_ENDPOINTS`, lease TTL, authentication, TLS).
+    pub etcd: EtcdConfig,
+    /// Event plane transport (`--event-plane`, `DYN_EVENT_PLANE`): ZMQ direct (or the
+    /// in-process bus with `mem` discovery) or NATS core subjects on
+    /// `request_plane.nats`'s servers.
+    pub event_plane: EventPlaneKind,
     /// TCP request plane settings.
     pub request_plane: RequestPlaneConfig,
-    /// ZMQ event-plane settings (used with the `file` backend; `mem` uses an in-process bus).
+    /// ZMQ event-plane settings (`file` and `etcd` backends; `mem` uses an in-process bus).
     pub zmq: ZmqConfig,
     /// System status server (`DYN_SYSTEM_*`; off unless a port is set).
     pub system_status: SystemStatusConfig,
@@ -95,6 +102,8 @@ impl Default for RuntimeConfig {
         Self {
             discovery_backend: DiscoveryBackend::default(),
             file_discovery: FileDiscoveryConfig::new(FileDiscoveryConfig::default_root()),
+            etcd: EtcdConfig::from_env(),
+            event_plane: EventPlaneKind::Zmq,
             request_plane: RequestPlaneConfig::default(),
             zmq: ZmqConfig::from_env(),
             system_status: SystemStatusConfig::default(),
@@ -113,18 +122,16 @@ impl RuntimeConfig {
 
     /// The runtime settings a binary's shared flag group resolves to
     /// (`stator_config::RuntimeArgs::to_config()`); settings the group does not carry (health
-    /// routes, NATS authentication) come from the environment.
+    /// routes, NATS and etcd authentication and TLS) come from the environment.
     pub fn from_shared(shared: &stator_config::RuntimeConfig) -> Result<Self, RuntimeConfigError> {
         let discovery_backend = match shared.discovery_backend {
             stator_config::DiscoveryBackend::Mem => DiscoveryBackend::Mem,
             stator_config::DiscoveryBackend::File => DiscoveryBackend::File,
-            other => {
-                return Err(UnsupportedBackend(format!("{other:?}").to_ascii_lowercase()).into());
+            stator_config::DiscoveryBackend::Etcd => DiscoveryBackend::Etcd,
+            stator_config::DiscoveryBackend::Kubernetes => {
+                return Err(UnsupportedBackend("kubernetes".to_owned()).into());
             }
         };
-        if shared.event_plane == stator_config::EventPlaneKind::Nats {
-            return Err(RuntimeConfigError::NatsEventPlane);
-        }
         let request_plane = RequestPlaneConfig {
             kind: shared.request_plane,
             nats: NatsConfig::from_runtime(shared),
@@ -154,6 +161,8 @@ impl RuntimeConfig {
         Ok(Self {
             discovery_backend,
             file_discovery: FileDiscoveryConfig::new(shared.file_kv.clone()),
+            etcd: EtcdConfig::from_runtime(shared),
+            event_plane: shared.event_plane,
             request_plane,
             zmq,
             system_status,
@@ -192,18 +201,35 @@ mod tests {
     }
 
     #[test]
-    fn backends_this_constructor_cannot_open_are_refused() {
-        let etcd = stator_config::RuntimeConfig::from_args(["--discovery-backend", "etcd"])
+    fn cluster_backends_map_onto_the_runtime() {
+        let shared = stator_config::RuntimeConfig::from_args([
+            "--discovery-backend",
+            "etcd",
+            "--etcd-endpoints",
+            "10.0.0.1:2379,10.0.0.2:2379",
+            "--etcd-lease-ttl",
+            "7",
+            "--event-plane",
+            "nats",
+        ])
+        .expect("flags parse");
+        let config = RuntimeConfig::from_shared(&shared).expect("supported");
+        assert_eq!(config.discovery_backend, DiscoveryBackend::Etcd);
+        assert_eq!(
+            config.etcd.endpoints,
+            vec!["10.0.0.1:2379", "10.0.0.2:2379"]
+        );
+        assert_eq!(config.etcd.lease_ttl, Duration::from_secs(7));
+        assert_eq!(config.event_plane, EventPlaneKind::Nats);
+    }
+
+    #[test]
+    fn kubernetes_discovery_is_refused() {
+        let k8s = stator_config::RuntimeConfig::from_args(["--discovery-backend", "kubernetes"])
             .expect("flags parse");
         assert!(matches!(
-            RuntimeConfig::from_shared(&etcd),
+            RuntimeConfig::from_shared(&k8s),
             Err(RuntimeConfigError::Backend(_))
-        ));
-        let nats = stator_config::RuntimeConfig::from_args(["--event-plane", "nats"])
-            .expect("flags parse");
-        assert!(matches!(
-            RuntimeConfig::from_shared(&nats),
-            Err(RuntimeConfigError::NatsEventPlane)
         ));
     }
 }

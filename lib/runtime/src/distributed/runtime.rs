@@ -6,9 +6,9 @@ use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{DiscoveryBackend, RuntimeConfig};
+use super::config::{DiscoveryBackend, EventPlaneKind, RuntimeConfig};
 use super::endpoint::{Namespace, ServedEndpoint};
-use crate::discovery::{Discovery, FileDiscovery, MemDiscovery};
+use crate::discovery::{Discovery, EtcdDiscovery, FileDiscovery, MemDiscovery};
 use crate::error::StatorError;
 use crate::event_plane::{EventPlane, LocalBus};
 use crate::names::{InstanceId, validate_name};
@@ -36,32 +36,77 @@ struct Inner {
     worker_metrics: WorkerMetrics,
     served: Mutex<Vec<ServedEndpoint>>,
     cancel: CancellationToken,
+    registration_lost: CancellationToken,
 }
 
 impl DistributedRuntime {
-    /// Starts a runtime with the discovery backend named in `config`: `mem` gets a private
-    /// store and an in-process event bus, `file` gets file discovery and the ZMQ event plane.
+    /// Starts a runtime with the discovery backend and event plane named in `config`:
+    /// - `mem`: a private store, with an in-process event bus (or NATS);
+    /// - `file`: file discovery, with the ZMQ event plane (or NATS);
+    /// - `etcd`: etcd discovery on the process's primary lease, whose id becomes the instance
+    ///   id, with the ZMQ event plane (or NATS). Losing the lease cancels
+    ///   [`DistributedRuntime::registration_lost`].
+    ///
     /// The system status server starts too when `config.system_status.port` is set.
     pub async fn new(config: RuntimeConfig) -> Result<Self, StatorError> {
-        let (discovery, event_plane): (Arc<dyn Discovery>, EventPlane) = match config
+        let (discovery, registration_lost): (Arc<dyn Discovery>, CancellationToken) = match config
             .discovery_backend
         {
-            DiscoveryBackend::Mem => {
-                let discovery: Arc<dyn Discovery> = Arc::new(MemDiscovery::new());
-                let plane = EventPlane::local(Arc::clone(&discovery), LocalBus::new());
-                (discovery, plane)
-            }
-            DiscoveryBackend::File => {
-                let discovery: Arc<dyn Discovery> = Arc::new(
+            DiscoveryBackend::Mem => (Arc::new(MemDiscovery::new()), CancellationToken::new()),
+            DiscoveryBackend::File => (
+                Arc::new(
                     FileDiscovery::open(config.file_discovery.clone())
                         .await
                         .map_err(|e| StatorError::unavailable(format!("file discovery: {e}")))?,
-                );
-                let plane = EventPlane::zmq(Arc::clone(&discovery), config.zmq.clone());
-                (discovery, plane)
+                ),
+                CancellationToken::new(),
+            ),
+            DiscoveryBackend::Etcd => {
+                let etcd = EtcdDiscovery::connect(config.etcd.clone())
+                    .await
+                    .map_err(|e| StatorError::unavailable(format!("etcd discovery: {e}")))?;
+                let lost = etcd.lease_lost();
+                (Arc::new(etcd), lost)
             }
         };
-        Self::with_parts(discovery, event_plane, config).await
+        let event_plane =
+            match (config.event_plane, config.discovery_backend) {
+                (EventPlaneKind::Nats, _) => {
+                    let client =
+                        config.request_plane.nats.connect().await.map_err(|e| {
+                            StatorError::unavailable(format!("NATS event plane: {e}"))
+                        })?;
+                    EventPlane::nats(Arc::clone(&discovery), client)
+                }
+                (EventPlaneKind::Zmq, DiscoveryBackend::Mem) => {
+                    EventPlane::local(Arc::clone(&discovery), LocalBus::new())
+                }
+                (EventPlaneKind::Zmq, DiscoveryBackend::File | DiscoveryBackend::Etcd) => {
+                    EventPlane::zmq(Arc::clone(&discovery), config.zmq.clone())
+                }
+            };
+        let drt = Self::with_parts(discovery, event_plane, config).await?;
+        drt.watch_registration(registration_lost);
+        Ok(drt)
+    }
+
+    /// Forwards a discovery backend's "registration lost for good" signal (etcd lease
+    /// expiry) to [`DistributedRuntime::registration_lost`], logging it.
+    fn watch_registration(&self, lost: CancellationToken) {
+        let ours = self.inner.registration_lost.clone();
+        let closed = self.inner.cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = lost.cancelled() => {
+                    tracing::error!(
+                        "discovery registration lost (etcd lease expired or revoked): \
+                         this process must shut down"
+                    );
+                    ours.cancel();
+                }
+                () = closed.cancelled() => {}
+            }
+        });
     }
 
     /// Starts a runtime configured from the `DYN_*` environment.
@@ -102,6 +147,7 @@ impl DistributedRuntime {
                 worker_metrics,
                 served: Mutex::new(Vec::new()),
                 cancel: CancellationToken::new(),
+                registration_lost: CancellationToken::new(),
             }),
         })
     }
@@ -153,6 +199,15 @@ impl DistributedRuntime {
     /// Cancelled when the runtime shuts down.
     pub fn cancellation_token(&self) -> CancellationToken {
         self.inner.cancel.clone()
+    }
+
+    /// Cancelled when the process's discovery registration is gone for good: its etcd
+    /// primary lease expired or was revoked (etcd unreachable for longer than the TTL, or
+    /// restarted without its data). The instance id died with the lease, so the process
+    /// cannot re-register; binaries shut down when this fires, as Dynamo does. Never
+    /// cancelled for `mem` and `file` discovery.
+    pub fn registration_lost(&self) -> CancellationToken {
+        self.inner.registration_lost.clone()
     }
 
     /// A namespace handle (`^[a-z0-9-_]+$`).

@@ -2,9 +2,9 @@
 //!
 //! Keep-alive renews every third of the TTL etcd last granted. A failed renewal is retried
 //! (reconnecting the keep-alive stream) until the lease's local deadline passes; etcd
-//! answering with a TTL of zero (expired or revoked) or the deadline passing without a
-//! renewal means the lease — and with it every key of this process — is gone, and the
-//! backend cancels its lease-lost token.
+//! answering with a TTL of zero or "lease not found" (expired, revoked, or etcd restarted
+//! without its data) or the deadline passing without a renewal means the lease — and with
+//! it every key of this process — is gone, and the backend cancels its lease-lost token.
 
 use std::time::Duration;
 
@@ -115,6 +115,16 @@ async fn renew(
     }
 }
 
+/// Whether etcd answered that the lease does not exist (it expired, was revoked, or etcd
+/// came back without its data): retrying cannot bring it back.
+fn lease_is_gone(error: &etcd_client::Error) -> bool {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => status.message().contains("lease not found"),
+        etcd_client::Error::LeaseKeepAliveError(message) => message.contains("lease not found"),
+        _ => false,
+    }
+}
+
 /// Keeps `lease` alive until `shutdown` is cancelled; cancels `lost` if the lease is lost.
 pub(super) async fn keep_alive(
     client: Client,
@@ -146,6 +156,15 @@ pub(super) async fn keep_alive(
                 tracing::error!(
                     lease = format_args!("{lease:x}"),
                     "etcd discovery: primary lease expired or revoked"
+                );
+                lost.cancel();
+                return;
+            }
+            Ok(Err(e)) if lease_is_gone(&e) => {
+                tracing::error!(
+                    lease = format_args!("{lease:x}"),
+                    error = %e,
+                    "etcd discovery: etcd no longer knows the primary lease"
                 );
                 lost.cancel();
                 return;
