@@ -55,7 +55,7 @@ pub mod mem;
 mod query;
 mod records;
 
-pub use etcd::{EtcdConfig, EtcdDiscovery};
+pub use etcd::{EtcdConfig, EtcdDiscovery, EtcdTls};
 pub use file::{FileDiscovery, FileDiscoveryConfig};
 pub use mem::{MemDiscovery, MemStore};
 

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use servers::EtcdServer;
 use stator_runtime::discovery::{
     Discovery, DiscoveryError, DiscoveryEvent, DiscoveryQuery, DiscoveryStream, EtcdConfig,
-    EtcdDiscovery, etcd::EtcdAuth,
+    EtcdDiscovery, EtcdTls, etcd::EtcdAuth,
 };
 
 fn config(server: &EtcdServer, ttl_secs: u64) -> EtcdConfig {
@@ -323,4 +323,37 @@ async fn startup_gives_up_after_its_timeout() {
         .await
         .expect("startup is bounded");
     assert!(matches!(result, Err(DiscoveryError::Backend(_))));
+}
+
+#[tokio::test]
+async fn mutual_tls_etcd_needs_and_accepts_the_client_certificate() {
+    let Some(server) = EtcdServer::start_tls() else {
+        return;
+    };
+    let files = server.tls().expect("a TLS server");
+    let mut secure = config(&server, 30);
+    secure.tls = Some(EtcdTls {
+        ca: files.ca.clone(),
+        client: Some(files.client.clone()),
+    });
+    let etcd = EtcdDiscovery::connect(secure.clone())
+        .await
+        .expect("mutual TLS connect");
+    etcd.register(instance(&etcd, &endpoint("tls")))
+        .await
+        .expect("register over TLS");
+    let listed = etcd
+        .list(&DiscoveryQuery::AllEndpoints)
+        .await
+        .expect("list over TLS");
+    assert_eq!(listed.len(), 1);
+    etcd.shutdown().await;
+
+    // Without a client certificate the server refuses the connection.
+    let mut no_identity = secure;
+    no_identity.startup_timeout = Duration::from_millis(500);
+    if let Some(tls) = &mut no_identity.tls {
+        tls.client = None;
+    }
+    assert!(EtcdDiscovery::connect(no_identity).await.is_err());
 }

@@ -79,6 +79,106 @@ fn kill(child: &mut Option<Child>) {
     }
 }
 
+/// PEM files of a throwaway CA, an etcd server certificate for 127.0.0.1 and a client
+/// certificate, made with the `openssl` command line tool.
+pub struct TlsFiles {
+    /// CA certificate.
+    pub ca: PathBuf,
+    /// Server certificate and key.
+    pub server: (PathBuf, PathBuf),
+    /// Client certificate and key.
+    pub client: (PathBuf, PathBuf),
+}
+
+impl TlsFiles {
+    /// Generates the files in `dir`, or returns `None` if `openssl` is not installed.
+    pub fn generate(dir: &Path) -> Option<Self> {
+        let openssl = missing("openssl", "openssl")?;
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=stator-test-ca",
+            ],
+        ]
+        .concat());
+        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+            std::fs::write(
+                dir.join(format!("{name}.ext")),
+                format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+            )
+            .expect("write extension file");
+            let (key, csr, pem, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.ext"),
+            );
+            run(&[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &csr,
+                    "-subj",
+                    &format!("/CN={name}"),
+                ],
+            ]
+            .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ]);
+        }
+        Some(Self {
+            ca: dir.join("ca.pem"),
+            server: (dir.join("server.pem"), dir.join("server.key")),
+            client: (dir.join("client.pem"), dir.join("client.key")),
+        })
+    }
+}
+
 /// A single-member etcd on loopback with its data in a temp dir.
 pub struct EtcdServer {
     binary: PathBuf,
@@ -86,6 +186,7 @@ pub struct EtcdServer {
     client_port: u16,
     peer_port: u16,
     child: Option<Child>,
+    tls: Option<TlsFiles>,
 }
 
 impl EtcdServer {
@@ -98,9 +199,33 @@ impl EtcdServer {
             client_port: free_port(),
             peer_port: free_port(),
             child: None,
+            tls: None,
         };
         server.spawn();
         Some(server)
+    }
+
+    /// Starts etcd serving clients over mutual TLS only (see [`EtcdServer::tls`]), or
+    /// returns `None` if etcd or openssl is not installed.
+    pub fn start_tls() -> Option<Self> {
+        let binary = missing("etcd", "etcd-server")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tls = TlsFiles::generate(dir.path())?;
+        let mut server = Self {
+            binary,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+            tls: Some(tls),
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    /// The certificates of a TLS server.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// An etcd that is installed but not started yet (for startup-retry tests).
@@ -112,12 +237,14 @@ impl EtcdServer {
             client_port: free_port(),
             peer_port: free_port(),
             child: None,
+            tls: None,
         })
     }
 
-    /// The client URL, e.g. `http://127.0.0.1:40123`.
+    /// The client URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// Starts the process (same ports and data dir as before) and waits until healthy.
@@ -132,7 +259,18 @@ impl EtcdServer {
             .expect("etcd log file");
         let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server.0)
+                .arg("--key-file")
+                .arg(&tls.server.1)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth");
+        }
+        let mut child = command
             .args(["--name", "stator-test", "--data-dir"])
             .arg(&data)
             .args([
@@ -154,9 +292,17 @@ impl EtcdServer {
             .spawn()
             .expect("spawn etcd");
         let port = self.client_port;
-        wait_ready(&mut child, &log, || {
-            http_get(port, "/health").is_some_and(|r| r.contains("\"health\":\"true\""))
-        });
+        if self.tls.is_some() {
+            // Plain HTTP cannot ask a TLS-only server; an open port is enough, clients retry.
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            wait_ready(&mut child, &log, || {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+            });
+        } else {
+            wait_ready(&mut child, &log, || {
+                http_get(port, "/health").is_some_and(|r| r.contains("\"health\":\"true\""))
+            });
+        }
         self.child = Some(child);
     }
 

@@ -1,5 +1,6 @@
 //! Settings of the etcd backend and their environment variables (Dynamo 1.6.1 names).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Comma-separated etcd endpoints.
@@ -10,6 +11,12 @@ pub const ENV_ETCD_LEASE_TTL: &str = "ETCD_LEASE_TTL";
 pub const ENV_ETCD_AUTH_USERNAME: &str = "ETCD_AUTH_USERNAME";
 /// Password for etcd authentication.
 pub const ENV_ETCD_AUTH_PASSWORD: &str = "ETCD_AUTH_PASSWORD";
+/// PEM file of the CA that signed etcd's server certificate; setting it turns TLS on.
+pub const ENV_ETCD_AUTH_CA: &str = "ETCD_AUTH_CA";
+/// PEM client certificate for mutual TLS (with [`ENV_ETCD_AUTH_CLIENT_KEY`]).
+pub const ENV_ETCD_AUTH_CLIENT_CERT: &str = "ETCD_AUTH_CLIENT_CERT";
+/// PEM private key of the client certificate.
+pub const ENV_ETCD_AUTH_CLIENT_KEY: &str = "ETCD_AUTH_CLIENT_KEY";
 /// How long startup keeps retrying to reach etcd, in seconds.
 pub const ENV_ETCD_STARTUP_TIMEOUT: &str = "ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS";
 
@@ -40,6 +47,16 @@ impl std::fmt::Debug for EtcdAuth {
     }
 }
 
+/// TLS towards etcd: the CA to trust and, for mutual TLS, a client certificate and key
+/// (PEM files, as Dynamo's `ETCD_AUTH_CA`, `ETCD_AUTH_CLIENT_CERT`, `ETCD_AUTH_CLIENT_KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// CA certificate(s) that signed etcd's server certificate.
+    pub ca: PathBuf,
+    /// Client certificate and private key, when etcd requires client authentication.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
 /// Settings of an [`EtcdDiscovery`](super::EtcdDiscovery).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcdConfig {
@@ -49,6 +66,8 @@ pub struct EtcdConfig {
     pub lease_ttl: Duration,
     /// Optional user/password authentication.
     pub auth: Option<EtcdAuth>,
+    /// Optional TLS (bare `host:port` endpoints then get `https://`).
+    pub tls: Option<EtcdTls>,
     /// How long startup retries (with backoff) before giving up.
     pub startup_timeout: Duration,
     /// Bound on each etcd call.
@@ -68,13 +87,14 @@ impl EtcdConfig {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             lease_ttl: DEFAULT_LEASE_TTL,
             auth: None,
+            tls: None,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
-    /// Defaults overridden by `ETCD_ENDPOINTS`, `ETCD_LEASE_TTL`, `ETCD_AUTH_USERNAME`/`PASSWORD`
-    /// and `ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS`.
+    /// Defaults overridden by `ETCD_ENDPOINTS`, `ETCD_LEASE_TTL`, `ETCD_AUTH_USERNAME`/`PASSWORD`,
+    /// `ETCD_AUTH_CA`/`CLIENT_CERT`/`CLIENT_KEY` and `ETCD_STARTUP_CONNECT_TIMEOUT_SECONDS`.
     pub fn from_env() -> Self {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
@@ -110,6 +130,12 @@ impl EtcdConfig {
         {
             config.auth = Some(EtcdAuth { username, password });
         }
+        config.tls = get(ENV_ETCD_AUTH_CA).map(|ca| EtcdTls {
+            ca: PathBuf::from(ca),
+            client: get(ENV_ETCD_AUTH_CLIENT_CERT)
+                .zip(get(ENV_ETCD_AUTH_CLIENT_KEY))
+                .map(|(cert, key)| (PathBuf::from(cert), PathBuf::from(key))),
+        });
         config
     }
 
@@ -126,15 +152,17 @@ impl EtcdConfig {
         config
     }
 
-    /// The endpoints with a scheme (`http://` added to bare `host:port`).
+    /// The endpoints with a scheme (`http://`, or `https://` with TLS, added to bare
+    /// `host:port`).
     pub fn endpoint_urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         self.endpoints
             .iter()
             .map(|e| {
                 if e.contains("://") {
                     e.clone()
                 } else {
-                    format!("http://{e}")
+                    format!("{scheme}://{e}")
                 }
             })
             .collect()
@@ -186,6 +214,29 @@ mod tests {
         let auth = config.auth.expect("auth from env");
         assert_eq!(auth.username, "root");
         assert!(!format!("{auth:?}").contains("secret"));
+    }
+
+    #[test]
+    fn tls_files_come_from_the_environment() {
+        let config = EtcdConfig::from_lookup(lookup(&[
+            ("ETCD_ENDPOINTS", "10.0.0.1:2379"),
+            ("ETCD_AUTH_CA", "/certs/ca.pem"),
+            ("ETCD_AUTH_CLIENT_CERT", "/certs/client.pem"),
+            ("ETCD_AUTH_CLIENT_KEY", "/certs/client-key.pem"),
+        ]));
+        assert_eq!(config.endpoint_urls(), vec!["https://10.0.0.1:2379"]);
+        let tls = config.tls.expect("tls from env");
+        assert_eq!(tls.ca, PathBuf::from("/certs/ca.pem"));
+        assert_eq!(
+            tls.client,
+            Some((
+                PathBuf::from("/certs/client.pem"),
+                PathBuf::from("/certs/client-key.pem")
+            ))
+        );
+        let server_auth_only =
+            EtcdConfig::from_lookup(lookup(&[("ETCD_AUTH_CA", "/certs/ca.pem")]));
+        assert_eq!(server_auth_only.tls.expect("tls").client, None);
     }
 
     #[test]

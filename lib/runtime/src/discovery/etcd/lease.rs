@@ -8,11 +8,13 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, LeaseKeepAliveStream, LeaseKeeper};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, Identity, LeaseKeepAliveStream, LeaseKeeper, TlsOptions,
+};
 use tokio::time::{Instant, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
-use super::EtcdConfig;
+use super::{EtcdConfig, EtcdTls};
 use crate::discovery::DiscoveryError;
 
 /// First delay between startup attempts; doubles up to [`MAX_BACKOFF`].
@@ -40,7 +42,7 @@ pub(super) async fn bounded<T>(
     }
 }
 
-fn connect_options(config: &EtcdConfig) -> ConnectOptions {
+fn connect_options(config: &EtcdConfig) -> Result<ConnectOptions, DiscoveryError> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(config.request_timeout)
         .with_keep_alive(HTTP2_KEEPALIVE, config.request_timeout)
@@ -50,7 +52,25 @@ fn connect_options(config: &EtcdConfig) -> ConnectOptions {
             .with_user(auth.username.clone(), auth.password.clone())
             .with_auto_token_refresh(true);
     }
-    options
+    if let Some(tls) = &config.tls {
+        options = options.with_tls(tls_options(tls)?);
+    }
+    Ok(options)
+}
+
+/// Reads the PEM files of `tls` into the client's TLS settings.
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, DiscoveryError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| DiscoveryError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut options = TlsOptions::new().ca_certificate(Certificate::from_pem(read(&tls.ca)?));
+    if let Some((cert, key)) = &tls.client {
+        options = options.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(options)
 }
 
 /// One attempt: connect and grant the primary lease.
@@ -59,7 +79,7 @@ async fn try_start(config: &EtcdConfig) -> Result<(Client, i64), DiscoveryError>
     let mut client = bounded(
         config.request_timeout,
         "connect",
-        Client::connect(&urls, Some(connect_options(config))),
+        Client::connect(&urls, Some(connect_options(config)?)),
     )
     .await?;
     let granted = bounded(
