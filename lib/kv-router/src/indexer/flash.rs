@@ -79,20 +79,20 @@ impl Shared {
 
     /// Overlap of `query` with every owner.
     pub(crate) fn find_matches(&self, query: &[LocalBlockHash], jump: usize) -> OverlapScores {
-        let mut depths = Vec::new();
-        search::search(self, query, jump, &mut depths);
-        let mut scores = OverlapScores::default();
-        if depths.is_empty() {
-            return scores;
-        }
-        scores.scores.reserve(depths.len());
-        let registry = self.registry.read();
-        for (slot, depth) in depths {
-            if let Some(owner) = registry.owner(slot) {
-                scores.scores.insert(owner, depth);
+        search::search(self, query, jump, |depths| {
+            let mut scores = OverlapScores::default();
+            if depths.is_empty() {
+                return scores;
             }
-        }
-        scores
+            scores.scores.reserve(depths.len());
+            let registry = self.registry.read();
+            for &(slot, depth) in depths {
+                if let Some(owner) = registry.owner(slot) {
+                    scores.scores.insert(owner, depth);
+                }
+            }
+            scores
+        })
     }
 
     /// Whether the table holds no block at all.

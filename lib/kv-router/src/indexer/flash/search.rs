@@ -2,7 +2,9 @@
 //!
 //! Start with the owners caching the query's first block. Probe `jump` positions ahead: if
 //! every active owner still caches the query's block there, they cache everything in between
-//! (no gap below their floor), so jump. Otherwise split the window in halves, probing each
+//! (no gap below their floor), so jump, doubling the jump (up to 16×) while nobody drops
+//! out, so a long run shared by every active owner costs a logarithmic number of probes.
+//! Otherwise go back to the base jump and split the window in halves, probing each
 //! midpoint once, and recurse only into halves whose two ends differ: every owner that drops
 //! out in the window is scored at its exact depth, and a probe serves every drop-out on its
 //! side (one bisection per window rather than one per drop-out). The search then continues
@@ -16,7 +18,16 @@ use super::table::{QueryState, Reader};
 use crate::indexer::worker_set::WorkerSet;
 use stator_tokens::LocalBlockHash;
 
-/// Per-thread scratch reused across queries.
+/// How many times the jump may double while no owner drops out.
+const GALLOP_DOUBLINGS: u32 = 4;
+
+/// The longest window a search probes at once.
+#[inline]
+fn max_step(jump: usize) -> usize {
+    jump.saturating_mul(1 << GALLOP_DOUBLINGS)
+}
+
+/// Per-thread scratch reused across queries, so that a query allocates nothing here.
 #[derive(Debug, Default)]
 struct Scratch {
     state: QueryState,
@@ -24,22 +35,22 @@ struct Scratch {
     probe: WorkerSet,
     /// One midpoint set per split level.
     mids: Vec<WorkerSet>,
+    /// The query's `(slot, depth)` answers.
+    depths: Vec<(u32, u32)>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Matched depth per owner slot, appended to `out` as `(slot, depth)`.
-pub(crate) fn search(
+/// Search `query` and hand the matched depth per owner slot, as `(slot, depth)`, to
+/// `finish` (which must not search again on this thread).
+pub(crate) fn search<R>(
     shared: &Shared,
     query: &[LocalBlockHash],
     jump: usize,
-    out: &mut Vec<(u32, u32)>,
-) {
-    if query.is_empty() {
-        return;
-    }
+    finish: impl FnOnce(&[(u32, u32)]) -> R,
+) -> R {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let Scratch {
@@ -47,16 +58,21 @@ pub(crate) fn search(
             active,
             probe,
             mids,
+            depths,
         } = &mut *s;
-        state.reset();
-        let jump = jump.max(1);
-        // A window of `jump` positions splits at most ceil(log2(jump)) times.
-        let levels = (usize::BITS - (jump - 1).leading_zeros()) as usize + 1;
-        if mids.len() < levels {
-            mids.resize_with(levels, WorkerSet::new);
+        depths.clear();
+        if !query.is_empty() {
+            state.reset();
+            let jump = jump.max(1);
+            // A window of `w` positions splits at most ceil(log2(w)) times.
+            let levels = (usize::BITS - (max_step(jump) - 1).leading_zeros()) as usize + 1;
+            if mids.len() < levels {
+                mids.resize_with(levels, WorkerSet::new);
+            }
+            search_with(shared, query, jump, state, active, probe, mids, depths);
         }
-        search_with(shared, query, jump, state, active, probe, mids, out);
-    });
+        finish(depths)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -78,16 +94,20 @@ fn search_with(
     }
     let mut limit = shared.jump_limit(active);
     let mut cur = 0usize;
+    let mut step = jump;
     while cur < last {
-        let mut next = (cur + jump).min(last);
+        let mut next = (cur + step).min(last);
         if next as u64 >= u64::from(limit) {
             next = cur + 1;
         }
         table.holders(query, next, state, Some(active), probe);
         if probe.same_as(active) {
             cur = next;
+            // Nobody dropped out: gallop (long shared runs cost log probes, not length/jump).
+            step = (step * 2).min(max_step(jump));
             continue;
         }
+        step = jump;
         // Some owners drop out in (cur, next]; score each at its first missing position.
         let mut window = Window {
             table: &mut table,
@@ -132,7 +152,7 @@ impl Window<'_, '_, '_> {
             return;
         }
         let Some((at_mid, deeper)) = mids.split_first_mut() else {
-            // Out of levels (cannot happen for windows of at most `jump`): walk the window.
+            // Out of levels (cannot happen for windows of at most `max_step`): walk the window.
             let mut prev = at_lo.clone();
             let mut here = WorkerSet::new();
             for p in lo + 1..=hi {
