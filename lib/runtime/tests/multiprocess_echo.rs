@@ -321,3 +321,43 @@ async fn full_worker_answers_overloaded() {
     drop(busy);
     drt.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_fails_every_inline_stream_sharing_the_connection() {
+    let kv = tempfile::tempdir().expect("tempdir");
+    let mut worker = Worker::spawn(
+        kv.path(),
+        &["--items", "100000", "--item-delay-ms", "10"],
+        &[],
+    );
+    let drt = client_runtime(kv.path(), Duration::from_secs(10)).await;
+    assert!(drt.config().request_plane.inline_responses);
+    let router = router(&drt).await;
+
+    let mut streams = Vec::new();
+    for i in 0..3 {
+        let mut stream = within(router.generate_with(Request::new(json!(i)), router.mode()))
+            .await
+            .expect("accepted");
+        within(stream.next())
+            .await
+            .expect("an item")
+            .expect("ok item");
+        streams.push(stream);
+    }
+    worker.sigkill();
+    for mut stream in streams {
+        let err = within(async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => return err,
+                    None => panic!("stream ended without an error"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(err.specific_class(), ErrorClass::Disconnected);
+    }
+    drt.shutdown().await;
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -62,33 +63,64 @@ impl Dispatcher {
 
     /// Admits a request for endpoint `key`; the ack says whether it runs (now or queued).
     pub(crate) fn admit(&self, key: &str, request: IncomingRequest) -> Ack {
+        match self.admission(key, request) {
+            Ok(Some(work)) => {
+                self.inflight.spawn(work);
+                Ack::Accepted
+            }
+            Ok(None) => Ack::Accepted,
+            Err(ack) => ack,
+        }
+    }
+
+    /// Like [`Dispatcher::admit`], but a request that runs at once is first polled by the
+    /// calling task: a short response is then written before this returns (no hand-off to
+    /// another thread), and only the unfinished remainder becomes a task.
+    pub(crate) async fn admit_polled(&self, key: &str, request: IncomingRequest) -> Ack {
+        match self.admission(key, request) {
+            Ok(Some(mut work)) => {
+                if futures::poll!(work.as_mut()).is_pending() {
+                    self.inflight.spawn(work);
+                }
+                Ack::Accepted
+            }
+            Ok(None) => Ack::Accepted,
+            Err(ack) => ack,
+        }
+    }
+
+    /// Routes and admits: `Ok(Some(work))` to run now, `Ok(None)` when queued (already
+    /// spawned), `Err(ack)` when refused.
+    fn admission(
+        &self,
+        key: &str,
+        request: IncomingRequest,
+    ) -> Result<Option<BoxFuture<'static, ()>>, Ack> {
         if self.cancel.is_cancelled() {
             request.reject();
-            return Ack::unavailable("worker shutting down");
+            return Err(Ack::unavailable("worker shutting down"));
         }
         let Some(handler) = self.endpoints.get(key).map(|h| Arc::clone(h.value())) else {
             request.reject();
-            return Ack::unavailable(&format!("unknown endpoint {key}"));
+            return Err(Ack::unavailable(&format!("unknown endpoint {key}")));
         };
         match self.admission.try_admit() {
-            Admit::Now(permit) => {
-                self.inflight.spawn(async move {
-                    handler.handle(request).await;
-                    drop(permit);
-                });
-            }
+            Admit::Now(permit) => Ok(Some(Box::pin(async move {
+                handler.handle(request).await;
+                drop(permit);
+            }))),
             Admit::Queued(queued) => {
                 self.inflight.spawn(async move {
                     let permit = queued.wait().await;
                     handler.handle(request).await;
                     drop(permit);
                 });
+                Ok(None)
             }
             Admit::Full => {
                 request.reject();
-                return Ack::Overloaded;
+                Err(Ack::Overloaded)
             }
         }
-        Ack::Accepted
     }
 }

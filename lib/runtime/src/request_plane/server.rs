@@ -165,32 +165,50 @@ async fn read_requests(
         if read == 0 {
             return Ok(());
         }
-        while let Some(frame) = RequestFrame::decode(&mut input, shared.max_message_size)? {
-            if frame.path == INLINE_CONTROL_PATH {
-                match InlineControl::from_request_frame(&frame, shared.max_message_size) {
-                    Ok(control) => inline.control(control),
-                    Err(err) => tracing::debug!(error = %err, "ignoring a bad inline control"),
-                }
-                continue;
-            }
-            let reply = if shared.inline_responses {
-                frame
-                    .headers
-                    .get(INLINE_RESPONSE_HEADER)
-                    .and_then(|v| StreamId::parse(v))
-                    .map(|id| inline.reply(id))
-            } else {
-                None
-            };
-            let request = IncomingRequest::with_inline(frame.payload, reply);
-            shared
-                .dispatch
-                .admit(&frame.path, request)
-                .encode(&mut acks)?;
-        }
-        if !acks.is_empty() {
+        // Corked: responses that admitted requests produce at once leave with the acks, in
+        // one write.
+        writer.cork();
+        let handled = handle_frames(&mut input, shared, &mut acks, inline).await;
+        if handled.is_ok() && !acks.is_empty() {
             writer.write(&acks)?;
             acks.clear();
         }
+        writer.uncork()?;
+        handled?;
     }
+}
+
+/// Admits every complete request frame in `input` (acks appended to `acks`) and applies the
+/// inline control frames.
+async fn handle_frames(
+    input: &mut BytesMut,
+    shared: &Shared,
+    acks: &mut BytesMut,
+    inline: &Arc<InlineStreams>,
+) -> Result<(), WireError> {
+    while let Some(frame) = RequestFrame::decode(input, shared.max_message_size)? {
+        if frame.path == INLINE_CONTROL_PATH {
+            match InlineControl::from_request_frame(&frame, shared.max_message_size) {
+                Ok(control) => inline.control(control),
+                Err(err) => tracing::debug!(error = %err, "ignoring a bad inline control"),
+            }
+            continue;
+        }
+        let reply = if shared.inline_responses {
+            frame
+                .headers
+                .get(INLINE_RESPONSE_HEADER)
+                .and_then(|v| StreamId::parse(v))
+                .map(|id| inline.reply(id))
+        } else {
+            None
+        };
+        let request = IncomingRequest::with_inline(frame.payload, reply);
+        shared
+            .dispatch
+            .admit_polled(&frame.path, request)
+            .await
+            .encode(acks)?;
+    }
+    Ok(())
 }

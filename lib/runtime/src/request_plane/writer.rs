@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 /// The write side of one connection, shared by its request/ack path and its inline streams.
 pub(crate) struct SharedWriter {
     half: OwnedWriteHalf,
-    backlog: Mutex<BytesMut>,
+    backlog: Mutex<Backlog>,
     backlog_ready: Notify,
     drained: Notify,
     closed: CancellationToken,
@@ -27,7 +27,7 @@ impl SharedWriter {
     pub(crate) fn spawn(half: OwnedWriteHalf, closed: CancellationToken) -> Arc<Self> {
         let writer = Arc::new(Self {
             half,
-            backlog: Mutex::new(BytesMut::new()),
+            backlog: Mutex::new(Backlog::default()),
             backlog_ready: Notify::new(),
             drained: Notify::new(),
             closed,
@@ -36,27 +36,59 @@ impl SharedWriter {
         writer
     }
 
-    /// Queues `bytes` after everything written before, writing at once what the socket takes.
+    /// Queues `bytes` after everything written before, writing at once what the socket takes
+    /// (unless corked).
     pub(crate) fn write(&self, bytes: &[u8]) -> io::Result<()> {
         let mut backlog = self.backlog.lock();
         if self.closed.is_cancelled() {
             return Err(io::Error::new(ErrorKind::NotConnected, "connection closed"));
         }
-        if !backlog.is_empty() {
-            backlog.extend_from_slice(bytes);
+        if backlog.corked || !backlog.bytes.is_empty() {
+            backlog.bytes.extend_from_slice(bytes);
             return Ok(());
         }
+        self.write_now(&mut backlog, bytes)
+    }
+
+    /// Holds writes back until [`SharedWriter::uncork`], so that what several writers produce
+    /// while one task handles a batch leaves in one system call.
+    pub(crate) fn cork(&self) {
+        self.backlog.lock().corked = true;
+    }
+
+    /// Writes what accumulated while corked.
+    pub(crate) fn uncork(&self) -> io::Result<()> {
+        let mut backlog = self.backlog.lock();
+        backlog.corked = false;
+        if backlog.bytes.is_empty() || self.closed.is_cancelled() {
+            return Ok(());
+        }
+        match self.half.try_write(&backlog.bytes) {
+            Ok(n) => backlog.bytes.advance(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => {
+                self.closed.cancel();
+                return Err(e);
+            }
+        }
+        if !backlog.bytes.is_empty() {
+            self.backlog_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` with an empty backlog; queues the rest for the flusher.
+    fn write_now(&self, backlog: &mut Backlog, bytes: &[u8]) -> io::Result<()> {
         let written = match self.half.try_write(bytes) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
             Err(e) => {
-                drop(backlog);
                 self.closed.cancel();
                 return Err(e);
             }
         };
         if written < bytes.len() {
-            backlog.extend_from_slice(&bytes[written..]);
+            backlog.bytes.extend_from_slice(&bytes[written..]);
             self.backlog_ready.notify_one();
         }
         Ok(())
@@ -68,7 +100,7 @@ impl SharedWriter {
         loop {
             let mut drained = pin!(self.drained.notified());
             drained.as_mut().enable();
-            if self.backlog.lock().len() <= limit || self.closed.is_cancelled() {
+            if self.backlog.lock().bytes.len() <= limit || self.closed.is_cancelled() {
                 return;
             }
             tokio::select! {
@@ -80,13 +112,21 @@ impl SharedWriter {
 
     /// Bytes waiting for the socket.
     pub(crate) fn backlog_len(&self) -> usize {
-        self.backlog.lock().len()
+        self.backlog.lock().bytes.len()
     }
 
     /// Whether the connection is closed.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
     }
+}
+
+/// Bytes waiting for the socket; while `corked`, writes only queue (see
+/// [`SharedWriter::cork`]).
+#[derive(Default)]
+struct Backlog {
+    bytes: BytesMut,
+    corked: bool,
 }
 
 /// Flushes the backlog whenever a writer leaves one.
@@ -103,14 +143,14 @@ async fn flush_loop(writer: Arc<SharedWriter>) {
                 break;
             }
             let mut backlog = writer.backlog.lock();
-            if backlog.is_empty() {
+            if backlog.bytes.is_empty() || backlog.corked {
                 break;
             }
-            match writer.half.try_write(&backlog) {
+            match writer.half.try_write(&backlog.bytes) {
                 Ok(n) => {
-                    backlog.advance(n);
+                    backlog.bytes.advance(n);
                     writer.drained.notify_waiters();
-                    if backlog.is_empty() {
+                    if backlog.bytes.is_empty() {
                         break;
                     }
                 }
@@ -124,6 +164,6 @@ async fn flush_loop(writer: Arc<SharedWriter>) {
             }
         }
     }
-    writer.backlog.lock().clear();
+    writer.backlog.lock().bytes.clear();
     writer.drained.notify_waiters();
 }
