@@ -1,5 +1,7 @@
 //! The [`Tokenizer`] trait every tokenizer backend implements.
 
+use std::sync::Arc;
+
 use crate::TokenizerError;
 
 /// A token id as produced by a tokenizer and consumed by an engine.
@@ -27,4 +29,28 @@ pub trait Tokenizer: Send + Sync {
 
     /// The number of distinct token ids, added tokens included.
     fn vocab_size(&self) -> usize;
+}
+
+/// A shared tokenizer is a tokenizer (so `Arc::new(load(path)?)` still gives an
+/// `Arc<dyn Tokenizer>`).
+impl<T: Tokenizer + ?Sized> Tokenizer for Arc<T> {
+    fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<TokenId>, TokenizerError> {
+        (**self).encode(text, add_special_tokens)
+    }
+
+    fn decode(&self, ids: &[TokenId], skip_special_tokens: bool) -> Result<String, TokenizerError> {
+        (**self).decode(ids, skip_special_tokens)
+    }
+
+    fn token_to_id(&self, token: &str) -> Option<TokenId> {
+        (**self).token_to_id(token)
+    }
+
+    fn id_to_token(&self, id: TokenId) -> Option<String> {
+        (**self).id_to_token(id)
+    }
+
+    fn vocab_size(&self) -> usize {
+        (**self).vocab_size()
+    }
 }

@@ -8,6 +8,7 @@ use super::byte_level::BYTE_CHARS;
 use super::file::{AddedTokenSpec, TokenizerFile};
 use super::merges::Merges;
 use super::vocab::{Vocab, VocabError};
+use super::whole_words::WholeWords;
 use super::{BpeTokenizer, pipeline};
 
 /// Builds the tokenizer, or says which part of the file is not supported.
@@ -59,16 +60,20 @@ pub(super) fn build(file: &TokenizerFile) -> Result<BpeTokenizer, String> {
         .collect();
     special_ids.sort_unstable();
     let matching: Vec<AddedToken> = ordered_for_matching(&added);
+    let whole_words = if model.ignore_merges.unwrap_or(false) {
+        WholeWords::all(model_len)
+    } else {
+        WholeWords::self_merging(&vocab, model_len, &byte_ids, &merges)
+    };
     Ok(BpeTokenizer {
         added: AddedTokens::new(&matching, normalizer)?,
         vocab,
-        model_len,
         merges,
         byte_ids,
         special_ids,
         normalizer,
         split,
-        ignore_merges: model.ignore_merges.unwrap_or(false),
+        whole_words,
         template,
     })
 }

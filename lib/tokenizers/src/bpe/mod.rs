@@ -13,6 +13,7 @@ mod split;
 mod unicode_class;
 mod unicode_tables;
 mod vocab;
+mod whole_words;
 
 use std::path::Path;
 
@@ -23,6 +24,7 @@ use normalize::Normalizer;
 use pipeline::TemplatePart;
 use split::SplitPattern;
 use vocab::Vocab;
+use whole_words::WholeWords;
 
 /// A byte-level BPE tokenizer loaded from a `tokenizer.json`.
 ///
@@ -31,9 +33,8 @@ use vocab::Vocab;
 /// tenth of the memory of the general-purpose implementation; encoding uses a hand-written
 /// equivalent of the file's split pattern instead of a regular-expression engine.
 pub struct BpeTokenizer {
-    /// Model tokens (ids `0..model_len`) then added tokens that are not model tokens.
+    /// Model tokens, then the added tokens that are not model tokens.
     vocab: Vocab,
-    model_len: u32,
     merges: Merges,
     /// The model id of each byte's byte-level character.
     byte_ids: [u32; 256],
@@ -42,7 +43,9 @@ pub struct BpeTokenizer {
     special_ids: Vec<u32>,
     normalizer: Normalizer,
     split: SplitPattern,
-    ignore_merges: bool,
+    /// Model tokens that a word equal to their text encodes to directly: all of them with
+    /// `ignore_merges`, else those whose own bytes merge back to exactly themselves.
+    whole_words: WholeWords,
     template: Option<Vec<TemplatePart>>,
 }
 
@@ -84,7 +87,7 @@ impl BpeTokenizer {
 
     /// Approximate heap bytes held by the vocabulary and merge tables.
     pub fn heap_bytes(&self) -> usize {
-        self.vocab.heap_bytes() + self.merges.heap_bytes()
+        self.vocab.heap_bytes() + self.merges.heap_bytes() + self.whole_words.heap_bytes()
     }
 
     fn is_special(&self, id: TokenId) -> bool {
@@ -93,17 +96,20 @@ impl BpeTokenizer {
 
     /// Appends the ids of one pre-tokenized word.
     fn encode_word(&self, word: &str, ids: &mut Vec<TokenId>, scratch: &mut Scratch) {
-        if self.ignore_merges {
-            scratch.chars.clear();
-            byte_level::push_byte_chars(word.as_bytes(), &mut scratch.chars);
-            if let Some(id) = self
-                .vocab
-                .get(scratch.chars.as_bytes())
-                .filter(|&id| id < self.model_len)
-            {
-                ids.push(id);
-                return;
-            }
+        if let [byte] = word.as_bytes() {
+            ids.push(self.byte_ids[usize::from(*byte)]);
+            return;
+        }
+        // Most words of real text are one token: look the word up before merging.
+        scratch.chars.clear();
+        byte_level::push_byte_chars(word.as_bytes(), &mut scratch.chars);
+        if let Some(id) = self
+            .vocab
+            .get(scratch.chars.as_bytes())
+            .filter(|&id| self.whole_words.contains(id))
+        {
+            ids.push(id);
+            return;
         }
         scratch.word.clear();
         scratch
