@@ -1,7 +1,9 @@
 //! Reading a card's files back: verified bytes, parsed JSON, the tokenizer, EOS ids.
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use stator_tokenizers::{HfTokenizer, TokenId};
+use stator_tokenizers::{TokenId, Tokenizer};
 
 use super::{
     CheckedFile, GenerationConfigKind, ModelDeploymentCard, ModelInfoType, PromptFormatterArtifact,
@@ -19,11 +21,12 @@ pub(crate) fn read_json(file: &CheckedFile) -> Result<Value, Error> {
 }
 
 impl ModelDeploymentCard {
-    /// Loads the tokenizer (checksum verified).
-    pub fn load_tokenizer(&self) -> Result<HfTokenizer, Error> {
+    /// Loads the tokenizer (checksum verified): the compact byte-level BPE where it applies,
+    /// Hugging Face `tokenizers` otherwise ([`stator_tokenizers::load_bytes`]).
+    pub fn load_tokenizer(&self) -> Result<Arc<dyn Tokenizer>, Error> {
         match &self.tokenizer {
             Some(TokenizerKind::HfTokenizerJson(file)) => {
-                Ok(HfTokenizer::from_bytes(file.read_verified()?)?)
+                Ok(stator_tokenizers::load_bytes(&file.read_verified()?)?)
             }
             Some(TokenizerKind::TikTokenModel(file)) => Err(Error::UnsupportedLocation(format!(
                 "{} (tiktoken models are not supported)",
