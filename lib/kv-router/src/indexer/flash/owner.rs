@@ -51,7 +51,7 @@ struct Record {
     children: u32,
     /// Arena index of the parent when it was cached at store time; checked against `parent`
     /// before use, since the parent may have been freed (and its record reused) since.
-    parent_record: u32,
+    parent_at: u32,
     flags: u8,
 }
 
@@ -272,7 +272,7 @@ impl OwnerState {
                 parent,
                 position,
                 children: adopted,
-                parent_record: prev_at,
+                parent_at: prev_at,
                 flags,
             });
             self.index.fill(vacant, b.block_hash, at);
@@ -326,7 +326,7 @@ impl OwnerState {
             }
             if r.position > 0 {
                 let parent = if r.has(HAS_PARENT) {
-                    self.parent_record(r.parent_record, r.parent)
+                    self.parent_record(r.parent_at, r.parent)
                 } else {
                     None
                 };
