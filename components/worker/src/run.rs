@@ -25,7 +25,7 @@ use crate::engines::{EchoEngine, LlmEngine, MockerEngine};
 use crate::error::WorkerError;
 use crate::publish::{
     CardSettings, KV_EVENTS_TOPIC, KV_METRICS_TOPIC, LOAD_REFRESH, build_card, forward_kv_events,
-    model_record, publish_load,
+    kv_event_source, model_record, publish_load,
 };
 
 /// How the workers of a process reach discovery and the event plane.
@@ -132,9 +132,7 @@ impl Worker {
                 Arc::new(EchoEngine::new(spec.echo_delay)) as LlmEngine,
                 Vec::new(),
             ),
-            EngineKind::Mocker => {
-                start_mocker(spec, instance_id, drt.event_plane(), &cancel).await?
-            }
+            EngineKind::Mocker => start_mocker(spec, &drt, &cancel).await?,
         };
         let record = model_record(&spec.card, &spec.endpoint, instance_id)?;
         let model = record.id();
@@ -210,31 +208,41 @@ impl Worker {
     }
 }
 
-/// Starts one simulator thread per DP rank and the KV-event and load publishers.
+/// Starts one simulator thread per DP rank, a KV-event publisher (and its discovery
+/// source record) per rank, and the load publisher.
 async fn start_mocker(
     spec: &WorkerSpec,
-    instance_id: InstanceId,
-    events: &EventPlane,
+    drt: &DistributedRuntime,
     cancel: &CancellationToken,
 ) -> Result<(LlmEngine, Vec<JoinHandle<()>>), WorkerError> {
+    let instance_id = drt.instance_id();
+    let events = drt.event_plane();
+    let scope = EventScope::Endpoint {
+        endpoint: spec.endpoint.clone(),
+    };
     let mut handles = Vec::new();
-    let mut kv_events = Vec::new();
+    let mut tasks = Vec::new();
     for rank in 0..spec.mocker.dp_size.max(1) {
         let simulator = Simulator::with_dp_rank(spec.mocker.clone(), instance_id.0, rank)
             .map_err(|e| WorkerError::Config(e.to_string()))?;
         let (handle, rank_events) = MockerHandle::spawn(simulator)?;
         handles.push(handle);
-        kv_events.push(rank_events);
-    }
-    let scope = EventScope::Endpoint {
-        endpoint: spec.endpoint.clone(),
-    };
-    let mut tasks = Vec::new();
-    if spec.mocker.enable_prefix_caching {
+        if !spec.mocker.enable_prefix_caching {
+            continue;
+        }
         let publisher = events.publisher(scope.clone(), KV_EVENTS_TOPIC).await?;
+        let source = kv_event_source(
+            &spec.endpoint,
+            instance_id.0,
+            rank,
+            publisher.publisher_id(),
+        );
+        let source_id = source.id();
+        drt.discovery().register(source).await?;
         tasks.push(tokio::spawn(forward_kv_events(
             publisher,
-            kv_events,
+            rank_events,
+            Some((Arc::clone(drt.discovery()), source_id)),
             cancel.clone(),
         )));
     }

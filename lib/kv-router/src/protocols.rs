@@ -57,6 +57,40 @@ pub struct RouterEvent {
     pub event: KvCacheEvent,
 }
 
+/// The payload of one `kv-events` message. Dynamo 1.6.1 publishes a msgpack **array** of
+/// [`RouterEvent`]s (one engine step's events, observed on the wire); a single event (map)
+/// is accepted too.
+///
+/// ```
+/// use stator_kv_router::protocols::{KvCacheEvent, KvCacheEventData, KvEventsPayload, RouterEvent};
+///
+/// let event = RouterEvent::new(7, KvCacheEvent { event_id: 1, data: KvCacheEventData::Cleared, dp_rank: 0 });
+/// let batch = rmp_serde::to_vec_named(&vec![event.clone()]).unwrap();
+/// let single = rmp_serde::to_vec_named(&event).unwrap();
+/// for bytes in [batch, single] {
+///     let payload: KvEventsPayload = rmp_serde::from_slice(&bytes).unwrap();
+///     assert_eq!(payload.into_events(), vec![event.clone()]);
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KvEventsPayload {
+    /// Several events, in order (what Dynamo publishers send).
+    Batch(Vec<RouterEvent>),
+    /// One event.
+    Single(RouterEvent),
+}
+
+impl KvEventsPayload {
+    /// The events, in order.
+    pub fn into_events(self) -> Vec<RouterEvent> {
+        match self {
+            Self::Batch(events) => events,
+            Self::Single(event) => vec![event],
+        }
+    }
+}
+
 impl RouterEvent {
     /// A device-tier event from `worker_id`.
     pub fn new(worker_id: WorkerId, event: KvCacheEvent) -> Self {

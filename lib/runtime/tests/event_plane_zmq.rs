@@ -47,12 +47,12 @@ fn spawn_publisher(
     tokio::spawn(async move {
         let mut blocks = 0;
         while !*stop.borrow() {
-            blocks += 1;
             let event = LoadMetrics {
                 worker_id: worker,
                 kv_used_blocks: blocks,
             };
             publisher.publish(&event).await.unwrap();
+            blocks += 1;
             tokio::select! {
                 _ = stop.changed() => {}
                 () = tokio::time::sleep(Duration::from_millis(20)) => {}
@@ -95,8 +95,12 @@ async fn two_publishers_one_subscriber(discovery: [Arc<dyn Discovery>; 3]) {
         assert_eq!(env.topic, "kv_metrics");
         let entry = last
             .entry(env.publisher_id)
-            .or_insert((env.sequence - 1, 0));
-        assert_eq!(env.sequence, entry.0 + 1, "no gap within a publisher");
+            .or_insert((env.sequence.wrapping_sub(1), 0));
+        assert_eq!(
+            env.sequence,
+            entry.0.wrapping_add(1),
+            "no gap within a publisher"
+        );
         assert_eq!(event.kv_used_blocks, env.sequence);
         *entry = (env.sequence, entry.1 + 1);
     }
@@ -212,7 +216,7 @@ async fn local_bus_delivers_typed_events() {
     let mut sub = other.subscribe(scope(), "kv_metrics").await.unwrap();
     let mut unrelated = other.subscribe(scope(), "kv-events").await.unwrap();
     let publisher = plane.publisher(scope(), "kv_metrics").await.unwrap();
-    for blocks in 1..=3 {
+    for blocks in 0..3 {
         let seq = publisher
             .publish(&LoadMetrics {
                 worker_id: 9,
@@ -222,7 +226,7 @@ async fn local_bus_delivers_typed_events() {
             .unwrap();
         assert_eq!(seq, blocks);
     }
-    for blocks in 1..=3 {
+    for blocks in 0..3 {
         let (env, event) = sub.next_typed::<LoadMetrics>().await.unwrap().unwrap();
         assert_eq!(env.sequence, blocks);
         assert_eq!(event.kv_used_blocks, blocks);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashSet;
-use stator_kv_router::RouterEvent;
-use stator_kv_router::protocols::{WorkerId, WorkerWithDpRank};
+use stator_kv_router::protocols::{KvEventsPayload, WorkerId, WorkerWithDpRank};
+use stator_kv_router::{RouterEvent, ThreadPoolIndexer};
 use stator_runtime::event_plane::EventSubscriber;
 use stator_runtime::router::EndpointInstances;
 use tokio_util::sync::CancellationToken;
@@ -36,58 +36,76 @@ pub(crate) async fn ingest_kv_events(
     };
     let mut ids = EventIdTracker::default();
     let mut known: FxHashSet<WorkerWithDpRank> = FxHashSet::default();
-    let counters = &shared.counters;
     loop {
         let next = tokio::select! {
             () = cancel.cancelled() => return,
-            next = subscriber.next_typed::<RouterEvent>() => next,
+            next = subscriber.next_typed::<KvEventsPayload>() => next,
         };
-        let event = match next {
+        let events = match next {
             None => return,
             Some(Err(e)) => {
-                Counters::add(&counters.decode_errors, 1);
+                Counters::add(&shared.counters.decode_errors, 1);
                 tracing::warn!(error = %e, endpoint = %shared.endpoint, "kv router: undecodable kv event");
                 continue;
             }
-            Some(Ok((_, event))) => event,
+            Some(Ok((_, payload))) => payload.into_events(),
         };
-        let owner = event.owner();
-        if shared.removed.read().contains(&owner.worker_id) {
-            ids.remove_worker(owner.worker_id);
-            Counters::add(&counters.events_dropped, 1);
-            continue;
-        }
-        match ids.observe(owner, event.event.event_id) {
-            EventIdCheck::InOrder => {}
-            EventIdCheck::Gap(missed) => {
-                Counters::add(&counters.event_id_gaps, 1);
-                Counters::add(&counters.event_ids_missed, missed);
-                tracing::warn!(
-                    worker_id = owner.worker_id,
-                    dp_rank = owner.dp_rank,
-                    event_id = event.event.event_id,
-                    missed,
-                    "kv router: kv event id gap; the index may be stale for this worker"
-                );
-            }
-            EventIdCheck::Stale => {
-                Counters::add(&counters.event_ids_stale, 1);
-                tracing::debug!(
-                    worker_id = owner.worker_id,
-                    event_id = event.event.event_id,
-                    "kv router: kv event id not above the last one"
-                );
-            }
-        }
-        if known.insert(owner) {
-            shared.placement.lock().note_rank(owner);
-        }
-        match index.apply_event(event) {
-            Ok(()) => Counters::add(&counters.events_applied, 1),
-            Err(e) => {
-                tracing::warn!(error = %e, "kv router: the indexer stopped");
+        for event in events {
+            if !ingest_one(&shared, index, &mut ids, &mut known, event) {
                 return;
             }
+        }
+    }
+}
+
+/// Checks one event's id and hands it to the index; `false` once the index has stopped.
+fn ingest_one(
+    shared: &Shared,
+    index: &ThreadPoolIndexer,
+    ids: &mut EventIdTracker,
+    known: &mut FxHashSet<WorkerWithDpRank>,
+    event: RouterEvent,
+) -> bool {
+    let counters = &shared.counters;
+    let owner = event.owner();
+    if shared.removed.read().contains(&owner.worker_id) {
+        ids.remove_worker(owner.worker_id);
+        Counters::add(&counters.events_dropped, 1);
+        return true;
+    }
+    match ids.observe(owner, event.event.event_id) {
+        EventIdCheck::InOrder => {}
+        EventIdCheck::Gap(missed) => {
+            Counters::add(&counters.event_id_gaps, 1);
+            Counters::add(&counters.event_ids_missed, missed);
+            tracing::warn!(
+                worker_id = owner.worker_id,
+                dp_rank = owner.dp_rank,
+                event_id = event.event.event_id,
+                missed,
+                "kv router: kv event id gap; the index may be stale for this worker"
+            );
+        }
+        EventIdCheck::Stale => {
+            Counters::add(&counters.event_ids_stale, 1);
+            tracing::debug!(
+                worker_id = owner.worker_id,
+                event_id = event.event.event_id,
+                "kv router: kv event id not above the last one"
+            );
+        }
+    }
+    if known.insert(owner) {
+        shared.placement.lock().note_rank(owner);
+    }
+    match index.apply_event(event) {
+        Ok(()) => {
+            Counters::add(&counters.events_applied, 1);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "kv router: the indexer stopped");
+            false
         }
     }
 }

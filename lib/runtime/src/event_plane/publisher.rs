@@ -24,7 +24,8 @@ pub struct EventPublisher {
     pub(crate) scope: EventScope,
     pub(crate) topic: String,
     pub(crate) publisher_id: InstanceId,
-    /// Last sequence used; held across the hand-off so events leave in sequence order.
+    /// Sequence number of the next message; held across the hand-off so events leave in
+    /// sequence order.
     pub(crate) sequence: Mutex<u64>,
     pub(crate) sink: Sink,
     pub(crate) registration: Option<(Arc<dyn Discovery>, RecordId)>,
@@ -69,12 +70,14 @@ impl EventPublisher {
         self.publish_payload(Bytes::from(payload)).await
     }
 
-    /// Publishes an already encoded payload; returns its sequence number.
+    /// Publishes an already encoded payload; returns its sequence number (the first message
+    /// of a publisher is 0, as in Dynamo 1.6.1).
     pub async fn publish_payload(&self, payload: Bytes) -> Result<u64, EventPlaneError> {
-        let mut last = self.sequence.lock().await;
+        let mut next = self.sequence.lock().await;
+        let sequence = *next;
         let envelope = EventEnvelope {
             publisher_id: self.publisher_id,
-            sequence: *last + 1,
+            sequence,
             published_at: now_ms(),
             topic: self.topic.clone(),
             payload,
@@ -91,8 +94,8 @@ impl EventPublisher {
             // No subscriber is not an error: events are fire-and-forget.
             Sink::Local(tx) => drop(tx.send(envelope)),
         }
-        *last += 1;
-        Ok(*last)
+        *next += 1;
+        Ok(sequence)
     }
 
     /// Removes the event-channel record and stops publishing.
