@@ -18,7 +18,9 @@
 //! The bench re-executes itself as the server (`--serve`) in a child process, so client and
 //! server CPU are measured separately: each side reads its own `getrusage(RUSAGE_SELF)`
 //! (user + system time); the server reports its figure through the request plane itself (a
-//! `{"usage": true}` request), and that probe is excluded from the counted requests.
+//! `{"usage": true}` request), and that probe is excluded from the counted requests. Both
+//! sides run inside spawned tasks on their runtime's worker threads, as a frontend's request
+//! handlers do.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -380,9 +382,16 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(args.threads.max(1))
         .enable_all()
         .build()?;
-    if args.serve {
-        runtime.block_on(serve(&args))
-    } else {
-        runtime.block_on(run(&args))
-    }
+    // Both sides run as spawned tasks on the runtime's workers, as a frontend's request
+    // handlers and a worker's engines do (not on the thread that blocks on the runtime).
+    runtime.block_on(async move {
+        tokio::spawn(async move {
+            if args.serve {
+                serve(&args).await
+            } else {
+                run(&args).await
+            }
+        })
+        .await?
+    })
 }

@@ -15,7 +15,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::inline_client::{InlineReceiver, InlineRegistry};
+use super::inline_client::{InlineReceiver, InlineRegistry, Wakeups};
 use super::writer::SharedWriter;
 use crate::error::StatorError;
 use crate::wire::{Ack, Frame, InlineControl, ServerRecord, StreamId, WireError};
@@ -140,21 +140,14 @@ impl Connection {
 /// the next read.
 async fn read_loop(mut reader: OwnedReadHalf, conn: Arc<Connection>) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut wake = Wakeups::new();
     let outcome: Result<(), WireError> = async {
         loop {
-            while let Some(record) = ServerRecord::decode(&mut buf, conn.max_message_size)? {
-                match record {
-                    ServerRecord::Ack(ack) => {
-                        let waiter = conn.pending.lock().pop_front();
-                        // A waiter that timed out is gone; its ack is still consumed to keep
-                        // the order.
-                        if let Some(waiter) = waiter {
-                            let _ = waiter.send(ack);
-                        }
-                    }
-                    ServerRecord::Inline(frame) => conn.inline.deliver(&conn, frame),
-                }
+            let decoded = deliver_records(&conn, &mut buf, &mut wake);
+            for waker in wake.drain(..) {
+                waker.wake();
             }
+            decoded?;
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(16 * 1024);
             }
@@ -169,6 +162,28 @@ async fn read_loop(mut reader: OwnedReadHalf, conn: Arc<Connection>) {
         tracing::debug!(error = %err, "request connection failed");
     }
     conn.close();
+}
+
+/// Hands every complete record in `buf` to its waiter or stream.
+fn deliver_records(
+    conn: &Connection,
+    buf: &mut BytesMut,
+    wake: &mut Wakeups,
+) -> Result<(), WireError> {
+    while let Some(record) = ServerRecord::decode(buf, conn.max_message_size)? {
+        match record {
+            ServerRecord::Ack(ack) => {
+                let waiter = conn.pending.lock().pop_front();
+                // A waiter that timed out is gone; its ack is still consumed to keep
+                // the order.
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(ack);
+                }
+            }
+            ServerRecord::Inline(frame) => conn.inline.deliver(conn, frame, wake),
+        }
+    }
+    Ok(())
 }
 
 /// Sizes a connection is opened with.

@@ -11,13 +11,12 @@ use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures::{FutureExt, Stream};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
 
 use super::connection::Connection;
 use super::response_reader::{STREAM_ENDED_EARLY, Step, interpret};
@@ -37,10 +36,21 @@ pub(crate) enum Event {
     Overflow(usize),
 }
 
-struct Slot {
-    tx: mpsc::UnboundedSender<Event>,
-    queued: Arc<AtomicUsize>,
+/// One stream's queue, filled by the connection's reader and drained by the consumer. The
+/// reader wakes the consumer once per read (not once per record), so a burst of items costs
+/// one wake-up.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    bytes: usize,
+    waker: Option<Waker>,
+    closed: bool,
 }
+
+type SharedQueue = Arc<Mutex<Queue>>;
+
+/// Consumers to wake once the reader has handled everything it read.
+pub(crate) type Wakeups = Vec<Waker>;
 
 /// The inline streams of one connection.
 pub(crate) struct InlineRegistry {
@@ -51,9 +61,23 @@ pub(crate) struct InlineRegistry {
 
 #[derive(Default)]
 struct Slots {
-    open: HashMap<u32, Slot>,
+    open: HashMap<u32, SharedQueue>,
     killed: VecDeque<u32>,
     closed: bool,
+}
+
+impl Slots {
+    /// Remembers that `id` was killed; `false` if it already was.
+    fn remember_killed(&mut self, id: u32) -> bool {
+        if self.killed.contains(&id) {
+            return false;
+        }
+        if self.killed.len() == KILLED_MEMORY {
+            self.killed.pop_front();
+        }
+        self.killed.push_back(id);
+        true
+    }
 }
 
 impl InlineRegistry {
@@ -67,8 +91,7 @@ impl InlineRegistry {
 
     /// A fresh stream slot on `conn` (which owns this registry).
     pub(crate) fn open(&self, conn: Arc<Connection>) -> InlineReceiver {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queue = SharedQueue::default();
         let mut slots = self.slots.lock();
         let id = loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -76,38 +99,30 @@ impl InlineRegistry {
                 break id;
             }
         };
-        if !slots.closed {
-            slots.open.insert(
-                id,
-                Slot {
-                    tx,
-                    queued: Arc::clone(&queued),
-                },
-            );
+        if slots.closed {
+            queue.lock().closed = true;
+        } else {
+            slots.open.insert(id, Arc::clone(&queue));
         }
         InlineReceiver {
             id: StreamId(id),
-            rx,
-            queued,
+            queue,
             conn,
             started: false,
             finished: false,
         }
     }
 
-    /// Hands one record to its stream (called by the connection's reader only).
-    pub(crate) fn deliver(&self, conn: &Connection, frame: InlineFrame) {
+    /// Queues one record for its stream (called by the connection's reader only); the
+    /// consumer's waker goes to `wake`.
+    pub(crate) fn deliver(&self, conn: &Connection, frame: InlineFrame, wake: &mut Wakeups) {
         let InlineFrame { stream, message } = frame;
         let size = message.header.len() + message.body.len();
         let mut slots = self.slots.lock();
-        let Some(slot) = slots.open.get(&stream.0) else {
+        let Some(queue) = slots.open.get(&stream.0) else {
             // The consumer left before this stream ended: stop the worker, once.
             let is_sentinel = message.header.as_ref() == ControlMessage::Sentinel.header();
-            if !is_sentinel && !slots.killed.contains(&stream.0) {
-                if slots.killed.len() == KILLED_MEMORY {
-                    slots.killed.pop_front();
-                }
-                slots.killed.push_back(stream.0);
+            if !is_sentinel && slots.remember_killed(stream.0) {
                 drop(slots);
                 conn.send_control(InlineControl {
                     stream,
@@ -116,17 +131,18 @@ impl InlineRegistry {
             }
             return;
         };
-        let queued = slot.queued.fetch_add(size, Ordering::AcqRel) + size;
-        if queued <= self.buffer_limit && slot.tx.send(Event::Message(message)).is_ok() {
+        let mut queue = queue.lock();
+        wake.extend(queue.waker.take());
+        if queue.bytes + size <= self.buffer_limit {
+            queue.bytes += size;
+            queue.events.push_back(Event::Message(message));
             return;
         }
-        if let Some(slot) = slots.open.remove(&stream.0) {
-            let _ = slot.tx.send(Event::Overflow(self.buffer_limit));
-        }
-        slots.killed.push_back(stream.0);
-        if slots.killed.len() > KILLED_MEMORY {
-            slots.killed.pop_front();
-        }
+        queue.events.push_back(Event::Overflow(self.buffer_limit));
+        queue.closed = true;
+        drop(queue);
+        slots.open.remove(&stream.0);
+        slots.remember_killed(stream.0);
         drop(slots);
         conn.send_control(InlineControl {
             stream,
@@ -138,7 +154,16 @@ impl InlineRegistry {
     pub(crate) fn close(&self) {
         let mut slots = self.slots.lock();
         slots.closed = true;
-        slots.open.clear();
+        for (_, queue) in slots.open.drain() {
+            let waker = {
+                let mut queue = queue.lock();
+                queue.closed = true;
+                queue.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 
     pub(crate) fn release(&self, id: StreamId) {
@@ -150,8 +175,7 @@ impl InlineRegistry {
 /// worker had started it and not finished it.
 pub(crate) struct InlineReceiver {
     id: StreamId,
-    rx: mpsc::UnboundedReceiver<Event>,
-    queued: Arc<AtomicUsize>,
+    queue: SharedQueue,
     conn: Arc<Connection>,
     started: bool,
     finished: bool,
@@ -169,16 +193,29 @@ impl InlineReceiver {
     }
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Event>> {
-        let event = std::task::ready!(self.rx.poll_recv(cx));
-        match &event {
+        let mut queue = self.queue.lock();
+        match queue.events.pop_front() {
             Some(Event::Message(msg)) => {
+                queue.bytes -= msg.header.len() + msg.body.len();
                 self.started = true;
-                self.queued
-                    .fetch_sub(msg.header.len() + msg.body.len(), Ordering::AcqRel);
+                Poll::Ready(Some(Event::Message(msg)))
             }
-            Some(Event::Overflow(_)) | None => self.finished = true,
+            Some(overflow) => {
+                self.finished = true;
+                Poll::Ready(Some(overflow))
+            }
+            None if queue.closed => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            None => {
+                match &queue.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => queue.waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
         }
-        Poll::Ready(event)
     }
 
     /// The worker will send nothing more (sentinel or error prologue received).
