@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use common::{PATIENCE, last, model_dir, request, tokens};
 use futures::StreamExt;
+use stator_kv_router::protocols::ActiveLoad;
 use stator_protocols::worker::{Annotated, FinishReason, LLMEngineOutput, PreprocessedRequest};
 use stator_runtime::discovery::{Discovery, DiscoveryQuery, DiscoveryRecord, EventScope, MemStore};
 use stator_runtime::event_plane::{EventPlane, LocalBus};
 use stator_runtime::router::PushRouter;
 use stator_runtime::{AsyncEngine, DistributedRuntime, Endpoint, Request};
-use worker::publish::{ActiveLoad, KV_METRICS_TOPIC};
+use worker::publish::KV_METRICS_TOPIC;
 use worker::{Plumbing, WorkerArgs, run_workers};
 
 type Client = PushRouter<PreprocessedRequest, Annotated<LLMEngineOutput>>;

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, WorkerProcess, client_config, last, request, tokens, wait_for_records};
+use stator_kv_router::protocols::KvEventsPayload;
 use stator_kv_router::{FlashIndexer, Indexer, RouterEvent, WorkerWithDpRank};
 use stator_protocols::worker::{Annotated, FinishReason, LLMEngineOutput, PreprocessedRequest};
 use stator_runtime::discovery::{DiscoveryRecord, EventScope};
@@ -36,9 +37,16 @@ async fn generate(
         .expect("stream completes")
 }
 
-async fn next_event(events: &mut EventSubscriber, wait: Duration) -> Option<RouterEvent> {
-    match tokio::time::timeout(wait, events.next_typed::<RouterEvent>()).await {
-        Ok(Some(Ok((_, event)))) => Some(event),
+/// The next `kv-events` message: one simulator step's events (a msgpack array, as Dynamo).
+async fn next_events(events: &mut EventSubscriber, wait: Duration) -> Option<Vec<RouterEvent>> {
+    match tokio::time::timeout(wait, events.next_typed::<KvEventsPayload>()).await {
+        Ok(Some(Ok((_, payload)))) => {
+            assert!(
+                matches!(payload, KvEventsPayload::Batch(_)),
+                "kv-events payloads are arrays"
+            );
+            Some(payload.into_events())
+        }
         Ok(Some(Err(e))) => panic!("undecodable KV event: {e}"),
         Ok(None) => panic!("event plane closed"),
         Err(_) => None,
@@ -114,10 +122,13 @@ async fn mocker_workers_serve_cache_and_publish_kv_events() {
         warmup += 1;
         let prompt: Vec<u32> = (0..32).map(|i| warmup * 1000 + i).collect();
         generate(&client, &prompt, 1, target).await;
-        if let Some(event) = next_event(&mut events, Duration::from_secs(1)).await {
-            assert_eq!(event.worker_id, target.0, "events carry the instance id");
-            // Events whose parent was published before the subscription joined are refused.
-            let _ = indexer.apply_event(event);
+        if let Some(batch) = next_events(&mut events, Duration::from_secs(1)).await {
+            for event in batch {
+                assert_eq!(event.worker_id, target.0, "events carry the instance id");
+                // Events whose parent was published before the subscription joined are
+                // refused.
+                let _ = indexer.apply_event(event);
+            }
             break;
         }
     }
@@ -144,7 +155,10 @@ async fn mocker_workers_serve_cache_and_publish_kv_events() {
             Instant::now() < deadline,
             "the prompt's blocks never showed up"
         );
-        if let Some(event) = next_event(&mut events, Duration::from_secs(1)).await {
+        for event in next_events(&mut events, Duration::from_secs(1))
+            .await
+            .unwrap_or_default()
+        {
             assert_eq!(event.worker_id, target.0);
             // Events whose parent was published before the subscription joined are refused.
             let _ = indexer.apply_event(event);

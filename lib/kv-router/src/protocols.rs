@@ -57,6 +57,26 @@ pub struct RouterEvent {
     pub event: KvCacheEvent,
 }
 
+/// One worker rank's load as published on the `kv_metrics` topic (Dynamo's `ActiveLoad`,
+/// msgpack with field names; absent fields default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveLoad {
+    /// The worker's instance id.
+    pub worker_id: WorkerId,
+    /// Its data-parallel rank.
+    #[serde(default)]
+    pub dp_rank: DpRank,
+    /// KV blocks held by running sequences.
+    #[serde(default)]
+    pub active_decode_blocks: Option<u64>,
+    /// Prompt tokens still to prefill.
+    #[serde(default)]
+    pub active_prefill_tokens: Option<u64>,
+    /// KV blocks in use.
+    #[serde(default)]
+    pub kv_used_blocks: Option<u64>,
+}
+
 /// The payload of one `kv-events` message. Dynamo 1.6.1 publishes a msgpack **array** of
 /// [`RouterEvent`]s (one engine step's events, observed on the wire); a single event (map)
 /// is accepted too.

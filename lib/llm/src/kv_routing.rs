@@ -55,18 +55,17 @@
 
 mod event_ids;
 mod hints;
-mod load;
 mod placement;
 mod router;
 mod stats;
 mod tasks;
 
 pub use hints::{KvDecision, KvRoutingHints};
-pub use load::ActiveLoad;
 pub use router::{ALL_WORKERS_BUSY, KvRouter};
 pub use stator_kv_router::config::{
     ApproxCachePolicy, BusyThresholds, KvRouterConfig, QueuePolicy,
 };
+pub use stator_kv_router::protocols::ActiveLoad;
 pub use stator_kv_router::selector::WorkerCapacity;
 pub use stats::{KvRouterStats, render_by_model};
 

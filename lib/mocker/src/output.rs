@@ -93,3 +93,15 @@ impl LoadMetrics {
         }
     }
 }
+
+impl From<LoadMetrics> for stator_kv_router::protocols::ActiveLoad {
+    fn from(load: LoadMetrics) -> Self {
+        Self {
+            worker_id: load.worker_id,
+            dp_rank: load.dp_rank,
+            active_decode_blocks: Some(load.active_decode_blocks),
+            active_prefill_tokens: Some(load.active_prefill_tokens),
+            kv_used_blocks: Some(load.kv_used_blocks),
+        }
+    }
+}

@@ -12,9 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use stator_kv_router::RouterEvent;
-use stator_kv_router::protocols::{DpRank, WorkerId};
+use stator_kv_router::protocols::{ActiveLoad, DpRank, WorkerId};
 use stator_mocker::LoadMetrics;
 use stator_runtime::InstanceId;
 use stator_runtime::discovery::{
@@ -31,33 +30,6 @@ pub const KV_EVENTS_TOPIC: &str = "kv-events";
 pub const KV_METRICS_TOPIC: &str = "kv_metrics";
 /// How often the load is re-published even when it did not change.
 pub const LOAD_REFRESH: Duration = Duration::from_secs(1);
-
-/// A worker's load as the KV router consumes it (Dynamo's `ActiveLoad`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActiveLoad {
-    /// The worker's instance id.
-    pub worker_id: WorkerId,
-    /// Its data-parallel rank.
-    pub dp_rank: DpRank,
-    /// KV blocks held by running sequences.
-    pub active_decode_blocks: Option<u64>,
-    /// Prompt tokens still to prefill.
-    pub active_prefill_tokens: Option<u64>,
-    /// KV blocks in use.
-    pub kv_used_blocks: Option<u64>,
-}
-
-impl From<LoadMetrics> for ActiveLoad {
-    fn from(load: LoadMetrics) -> Self {
-        Self {
-            worker_id: load.worker_id,
-            dp_rank: load.dp_rank,
-            active_decode_blocks: Some(load.active_decode_blocks),
-            active_prefill_tokens: Some(load.active_prefill_tokens),
-            kv_used_blocks: Some(load.kv_used_blocks),
-        }
-    }
-}
 
 /// The discovery `EventSource` record of a KV event publisher, in Dynamo 1.6.1's shape
 /// (observed from `python -m dynamo.mocker`): the endpoint whose KV state it describes, the

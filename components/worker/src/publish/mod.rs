@@ -6,6 +6,6 @@ mod events;
 
 pub use card::{CardSettings, build_card, model_record};
 pub use events::{
-    ActiveLoad, KV_EVENTS_TOPIC, KV_METRICS_TOPIC, LOAD_REFRESH, forward_kv_events,
-    kv_event_source, publish_load,
+    KV_EVENTS_TOPIC, KV_METRICS_TOPIC, LOAD_REFRESH, forward_kv_events, kv_event_source,
+    publish_load,
 };

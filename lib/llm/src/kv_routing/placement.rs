@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rustc_hash::FxHashMap;
 use stator_kv_router::approx::ApproxIndexer;
 use stator_kv_router::config::{ApproxCachePolicy, BusyThresholds, KvRouterConfig};
-use stator_kv_router::protocols::{DpRank, OverlapScores, WorkerId, WorkerWithDpRank};
+use stator_kv_router::protocols::{ActiveLoad, DpRank, OverlapScores, WorkerId, WorkerWithDpRank};
 use stator_kv_router::queue::{QueueKey, SchedulerQueue, all_workers_saturated};
 use stator_kv_router::selector::{
     RequestShape, Selection, WorkerCapacity, WorkerLoad, WorkerSelector, sample_index,
@@ -26,8 +26,6 @@ use stator_kv_router::selector::{
 use stator_kv_router::sequences::{ActiveSequencesMultiWorker, SequenceRequest};
 use stator_tokens::{LocalBlockHash, SequenceHash};
 use tokio::sync::oneshot;
-
-use super::load::ActiveLoad;
 
 /// A request as placement sees it: hashes computed, hints resolved.
 #[derive(Debug, Clone, Copy)]

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashSet;
-use stator_kv_router::protocols::{KvEventsPayload, WorkerId, WorkerWithDpRank};
+use stator_kv_router::protocols::{ActiveLoad, KvEventsPayload, WorkerId, WorkerWithDpRank};
 use stator_kv_router::{RouterEvent, ThreadPoolIndexer};
 use stator_runtime::event_plane::EventSubscriber;
 use stator_runtime::router::EndpointInstances;
 use tokio_util::sync::CancellationToken;
 
 use super::event_ids::{EventIdCheck, EventIdTracker};
-use super::load::ActiveLoad;
 use super::router::Shared;
 use super::stats::Counters;
 
