@@ -60,11 +60,7 @@ pub(super) fn build(file: &TokenizerFile) -> Result<BpeTokenizer, String> {
         .collect();
     special_ids.sort_unstable();
     let matching: Vec<AddedToken> = ordered_for_matching(&added);
-    let whole_words = if model.ignore_merges.unwrap_or(false) {
-        WholeWords::all(model_len)
-    } else {
-        WholeWords::self_merging(&vocab, model_len, &byte_ids, &merges)
-    };
+    let whole_words = WholeWords::new(model_len, model.ignore_merges.unwrap_or(false));
     Ok(BpeTokenizer {
         added: AddedTokens::new(&matching, normalizer)?,
         vocab,

@@ -59,14 +59,6 @@ pub(crate) fn push_token_bytes(token: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the bytes of a string made only of byte-level characters; false (and `out`
-/// unspecified) if it has another character.
-pub(crate) fn push_byte_level_bytes(token: &str, out: &mut Vec<u8>) -> bool {
-    token
-        .chars()
-        .all(|c| char_byte(c).map(|b| out.push(b)).is_some())
-}
-
 /// Appends the byte-level string of `bytes` (each byte as its character).
 pub(crate) fn push_byte_chars(bytes: &[u8], out: &mut String) {
     out.extend(bytes.iter().map(|&b| BYTE_CHARS[usize::from(b)]));

@@ -44,7 +44,7 @@ pub struct BpeTokenizer {
     normalizer: Normalizer,
     split: SplitPattern,
     /// Model tokens that a word equal to their text encodes to directly: all of them with
-    /// `ignore_merges`, else those whose own bytes merge back to exactly themselves.
+    /// `ignore_merges`, else those whose own bytes merge back to exactly themselves (learned).
     whole_words: WholeWords,
     template: Option<Vec<TemplatePart>>,
 }
@@ -103,10 +103,9 @@ impl BpeTokenizer {
         // Most words of real text are one token: look the word up before merging.
         scratch.chars.clear();
         byte_level::push_byte_chars(word.as_bytes(), &mut scratch.chars);
-        if let Some(id) = self
-            .vocab
-            .get(scratch.chars.as_bytes())
-            .filter(|&id| self.whole_words.contains(id))
+        let token = self.vocab.get(scratch.chars.as_bytes());
+        if let Some(id) = token
+            && self.whole_words.get(id) == Some(true)
         {
             ids.push(id);
             return;
@@ -116,6 +115,9 @@ impl BpeTokenizer {
             .word
             .extend(word.bytes().map(|b| self.byte_ids[usize::from(b)]));
         self.merges.merge(&mut scratch.word, &mut scratch.merge);
+        if let Some(id) = token {
+            self.whole_words.record(id, scratch.word == [id]);
+        }
         ids.extend_from_slice(&scratch.word);
     }
 

@@ -1,86 +1,81 @@
-//! The set of model tokens a word may be encoded to by a single vocabulary lookup.
+//! Which model tokens a word may be encoded to by a single vocabulary lookup.
 //!
 //! Without `ignore_merges`, BPE of a word that is itself a vocabulary token usually, but not
-//! always, ends at that token. Which tokens do is decided once at load time by merging each
-//! token's own bytes, so encoding can skip the merge loop for them and stay exact.
+//! always, ends at that token. Whether it does is a fact about the token alone, so it is
+//! learned the first time such a word is merged and remembered in two bits per token; later
+//! occurrences skip the merge loop and stay exact.
 
-use super::byte_level;
-use super::merges::{MergeScratch, Merges};
-use super::vocab::Vocab;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A bit set over model token ids.
+/// Two bits per model token: "known" and "merges back to itself".
 pub(crate) struct WholeWords {
-    bits: Vec<u64>,
+    bits: Vec<AtomicU64>,
+    model_len: u32,
 }
 
+/// Tokens per `u64` (two bits each).
+const PER_WORD: u32 = 32;
+
 impl WholeWords {
-    /// Every model token (`ignore_merges`).
-    pub(crate) fn all(model_len: u32) -> Self {
-        let mut set = Self::empty(model_len);
-        set.bits.fill(u64::MAX);
-        set.trim(model_len);
-        set
-    }
-
-    /// The model tokens whose bytes merge back to exactly themselves.
-    pub(crate) fn self_merging(
-        vocab: &Vocab,
-        model_len: u32,
-        byte_ids: &[u32; 256],
-        merges: &Merges,
-    ) -> Self {
-        let mut set = Self::empty(model_len);
-        let mut bytes = Vec::new();
-        let mut word = Vec::new();
-        let mut scratch = MergeScratch::default();
-        for id in 0..model_len {
-            let Some(token) = vocab.token(id) else {
-                continue;
-            };
-            bytes.clear();
-            if !byte_level::push_byte_level_bytes(token, &mut bytes) {
-                continue;
-            }
-            word.clear();
-            word.extend(bytes.iter().map(|&b| byte_ids[usize::from(b)]));
-            merges.merge(&mut word, &mut scratch);
-            if word == [id] {
-                set.insert(id);
-            }
-        }
-        set
-    }
-
-    fn empty(model_len: u32) -> Self {
+    /// Nothing known yet; with `ignore_merges` every model token is whole (as in Hugging Face,
+    /// where such a word is looked up before merging).
+    pub(crate) fn new(model_len: u32, ignore_merges: bool) -> Self {
+        let fill = if ignore_merges { u64::MAX } else { 0 };
         Self {
-            bits: vec![0; (model_len as usize).div_ceil(64)],
+            bits: (0..model_len.div_ceil(PER_WORD))
+                .map(|_| AtomicU64::new(fill))
+                .collect(),
+            model_len,
         }
     }
 
-    /// Clears the bits past `model_len` in the last word.
-    fn trim(&mut self, model_len: u32) {
-        let used = model_len % 64;
-        if used != 0
-            && let Some(last) = self.bits.last_mut()
-        {
-            *last &= (1u64 << used) - 1;
-        }
+    fn slot(&self, id: u32) -> Option<(&AtomicU64, u32)> {
+        (id < self.model_len).then(|| (&self.bits[(id / PER_WORD) as usize], (id % PER_WORD) * 2))
     }
 
-    fn insert(&mut self, id: u32) {
-        self.bits[(id / 64) as usize] |= 1 << (id % 64);
-    }
-
-    /// Whether `id` is in the set (ids past the model's are not).
+    /// Whether the word spelling token `id` encodes to `[id]`: `None` when not known yet or
+    /// when `id` is not a model token.
     #[inline]
-    pub(crate) fn contains(&self, id: u32) -> bool {
-        self.bits
-            .get((id / 64) as usize)
-            .is_some_and(|word| word & (1 << (id % 64)) != 0)
+    pub(crate) fn get(&self, id: u32) -> Option<bool> {
+        let (word, shift) = self.slot(id)?;
+        let pair = (word.load(Ordering::Relaxed) >> shift) & 0b11;
+        (pair & 0b01 != 0).then_some(pair & 0b10 != 0)
+    }
+
+    /// Records what merging the word spelling model token `id` gave (no-op for other ids).
+    pub(crate) fn record(&self, id: u32, whole: bool) {
+        if let Some((word, shift)) = self.slot(id) {
+            // Both bits in one atomic update, so a reader never sees "known" without "whole".
+            word.fetch_or((0b01 | (u64::from(whole) << 1)) << shift, Ordering::Relaxed);
+        }
     }
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bits.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WholeWords;
+
+    #[test]
+    fn learns_per_token_and_ignores_other_ids() {
+        let set = WholeWords::new(100, false);
+        assert_eq!(set.get(5), None);
+        set.record(5, true);
+        set.record(6, false);
+        assert_eq!(
+            (set.get(5), set.get(6), set.get(7)),
+            (Some(true), Some(false), None)
+        );
+        set.record(100, true);
+        assert_eq!(set.get(100), None);
+        let all = WholeWords::new(70, true);
+        assert_eq!(
+            (all.get(0), all.get(69), all.get(70)),
+            (Some(true), Some(true), None)
+        );
     }
 }
