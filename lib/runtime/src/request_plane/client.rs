@@ -7,14 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::config::RequestPlaneConfig;
 use super::connection::{Connection, Limits, Pool};
 use super::inline_client::{Event, InlineItems, InlineReceiver};
 use super::nats;
-use super::response_reader::{self, prologue_outcome};
+use super::response_reader::{self, ItemReceiver, Prologue, prologue_outcome};
 use super::stream_server::{OnArrival, TcpStreamServer};
 use super::target::{RequestTarget, TcpTarget};
 use crate::engine::{Request, ResponseStream};
@@ -86,7 +86,7 @@ impl RequestPlaneClient {
         Resp: DeserializeOwned + Send + 'static,
     {
         let (data, context) = request.into_parts();
-        let (delivery, prologue, items) = response_reader::channels::<Resp>();
+        let (delivery, prologue) = oneshot::channel::<Prologue<Resp>>();
         let on_arrival: OnArrival = {
             let context = context.clone();
             let codec = target.codec();
@@ -203,8 +203,7 @@ impl RequestPlaneClient {
                 Ok(ResponseStream::new(items, context))
             }
             Via::CallHome(outcome) => {
-                outcome?;
-                Ok(ResponseStream::new(ReceiverStream::new(items), context))
+                Ok(ResponseStream::new(ReceiverStream::new(outcome?), context))
             }
         }
     }
@@ -255,7 +254,7 @@ impl RequestPlaneClient {
 }
 
 /// Which response stream delivered the prologue.
-enum Via {
-    CallHome(Result<(), StatorError>),
+enum Via<U> {
+    CallHome(Result<ItemReceiver<U>, StatorError>),
     Inline(Result<(), StatorError>, InlineReceiver),
 }

@@ -20,25 +20,13 @@ const STREAM_BUFFER: usize = 64;
 /// Message of the error synthesized when a stream ends without its final frame.
 pub(crate) const STREAM_ENDED_EARLY: &str = "Stream ended before generation completed";
 
-/// Where a response stream delivers: the prologue outcome, then the items.
-pub(crate) struct Delivery<U> {
-    /// `Ok` once the prologue accepted the request, else the (typed) error.
-    pub(crate) prologue: oneshot::Sender<Result<(), StatorError>>,
-    /// Items, ending with an `Err` if the stream broke.
-    pub(crate) items: mpsc::Sender<Result<U, StatorError>>,
-}
-
-/// Receiving end of the prologue outcome.
-pub(crate) type PrologueReceiver = oneshot::Receiver<Result<(), StatorError>>;
-/// Receiving end of the items.
+/// The prologue outcome of a call-home stream: its items once the prologue accepted the
+/// request, else the (typed) error. The item channel only exists once a worker dialed back.
+pub(crate) type Prologue<U> = Result<ItemReceiver<U>, StatorError>;
+/// Where a call-home stream delivers its prologue outcome.
+pub(crate) type PrologueSender<U> = oneshot::Sender<Prologue<U>>;
+/// Receiving end of the items, ending with an `Err` if the stream broke.
 pub(crate) type ItemReceiver<U> = mpsc::Receiver<Result<U, StatorError>>;
-
-/// Channels for one response stream: the delivery end and the two receiving ends.
-pub(crate) fn channels<U>() -> (Delivery<U>, PrologueReceiver, ItemReceiver<U>) {
-    let (prologue, prologue_rx) = oneshot::channel();
-    let (items, items_rx) = mpsc::channel(STREAM_BUFFER);
-    (Delivery { prologue, items }, prologue_rx, items_rx)
-}
 
 /// Runs a matched call-home connection to its end: prologue, then items.
 pub(crate) async fn run<U>(
@@ -46,15 +34,11 @@ pub(crate) async fn run<U>(
     mut buf: BytesMut,
     codec: Codec,
     context: Context,
-    delivery: Delivery<U>,
+    mut prologue: PrologueSender<U>,
     max_message_size: usize,
 ) where
     U: DeserializeOwned + Send + 'static,
 {
-    let Delivery {
-        mut prologue,
-        items,
-    } = delivery;
     let (mut reader, mut writer) = stream.into_split();
     let frame = tokio::select! {
         () = context.killed() => {
@@ -77,8 +61,9 @@ pub(crate) async fn run<U>(
             "response stream failed before the prologue: {e}"
         ))),
     };
+    let (items, items_rx) = mpsc::channel(STREAM_BUFFER);
     let accepted = outcome.is_ok();
-    if prologue.send(outcome).is_err() {
+    if prologue.send(outcome.map(|()| items_rx)).is_err() {
         // The caller gave up between the prologue and now.
         context.kill();
         send_control(&mut writer, ControlMessage::Kill).await;
