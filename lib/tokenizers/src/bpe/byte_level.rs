@@ -59,9 +59,34 @@ pub(crate) fn push_token_bytes(token: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the byte-level string of `bytes` (each byte as its character).
-pub(crate) fn push_byte_chars(bytes: &[u8], out: &mut String) {
-    out.extend(bytes.iter().map(|&b| BYTE_CHARS[usize::from(b)]));
+/// The UTF-8 of each byte's character: up to two bytes and the length.
+const BYTE_CHAR_UTF8: [([u8; 2], u8); 256] = {
+    let mut table = [([0u8; 2], 0u8); 256];
+    let mut byte = 0usize;
+    while byte < 256 {
+        let code = BYTE_CHARS[byte] as u32;
+        table[byte] = if code < 0x80 {
+            ([code as u8, 0], 1)
+        } else {
+            // All byte-level characters are below U+0800: two UTF-8 bytes.
+            ([0xC0 | (code >> 6) as u8, 0x80 | (code & 0x3F) as u8], 2)
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// Appends the UTF-8 of the byte-level string of `bytes` (each byte as its character).
+pub(crate) fn push_byte_chars(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        // Pushes, not a slice copy: a `memcpy` call per byte would dominate.
+        let ([first, second], len) = BYTE_CHAR_UTF8[usize::from(b)];
+        out.push(first);
+        if len == 2 {
+            out.push(second);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -84,8 +109,13 @@ mod tests {
         push_token_bytes("ĠhiĊ", &mut out);
         push_token_bytes("<|im end|>", &mut out);
         assert_eq!(out, b" hi\n<|im end|>");
-        let mut s = String::new();
+        let mut s = Vec::new();
         push_byte_chars("é ".as_bytes(), &mut s);
-        assert_eq!(s, "Ã©Ġ");
+        assert_eq!(s, "Ã©Ġ".as_bytes());
+        for byte in 0..=255u8 {
+            s.clear();
+            push_byte_chars(&[byte], &mut s);
+            assert_eq!(s, BYTE_CHARS[usize::from(byte)].to_string().as_bytes());
+        }
     }
 }

@@ -54,7 +54,7 @@ pub struct BpeTokenizer {
 struct Scratch {
     word: Vec<u32>,
     merge: MergeScratch,
-    chars: String,
+    chars: Vec<u8>,
 }
 
 impl BpeTokenizer {
@@ -103,7 +103,7 @@ impl BpeTokenizer {
         // Most words of real text are one token: look the word up before merging.
         scratch.chars.clear();
         byte_level::push_byte_chars(word.as_bytes(), &mut scratch.chars);
-        let token = self.vocab.get(scratch.chars.as_bytes());
+        let token = self.vocab.get(&scratch.chars);
         if let Some(id) = token
             && self.whole_words.get(id) == Some(true)
         {

@@ -93,6 +93,18 @@ fn run(s: &str, max: usize, keep: impl Fn(char) -> bool) -> usize {
         )
 }
 
+/// Byte length of the longest prefix of `s` made of `class` characters (ASCII fast path).
+fn run_class(s: &str, class: CharClass) -> usize {
+    let ascii = s
+        .bytes()
+        .position(|b| !b.is_ascii() || class_of(char::from(b)) != class)
+        .unwrap_or(s.len());
+    if s.as_bytes().get(ascii).is_some_and(u8::is_ascii) {
+        return ascii;
+    }
+    ascii + run(&s[ascii..], usize::MAX, is(class))
+}
+
 fn is(class: CharClass) -> impl Fn(char) -> bool {
     move |c| class_of(c) == class
 }
@@ -134,7 +146,7 @@ fn contraction(s: &str, case_insensitive: bool) -> Option<usize> {
 /// `\s*[\r\n]+|\s+(?!\S)|\s+` at the start of `s` (a whitespace character); with `newlines`
 /// false the first alternative is absent (GPT-2).
 fn whitespace(s: &str, newlines: bool) -> usize {
-    let end = run(s, usize::MAX, is(CharClass::Space));
+    let end = run_class(s, CharClass::Space);
     let spaces = &s[..end];
     if newlines {
         // Greedy `\s*` backs off to the last newline, which `[\r\n]+` then ends on.
@@ -162,13 +174,13 @@ fn gpt4_match(s: &str, max_digits: usize) -> usize {
     let c1 = first(after0);
     // `[^\r\n\p{L}\p{N}]?\p{L}+`
     if c0.class == CharClass::Letter {
-        return run(s, usize::MAX, is(CharClass::Letter));
+        return run_class(s, CharClass::Letter);
     }
     if c0.class != CharClass::Number
         && !is_cr_lf(c0.c)
         && c1.is_some_and(|c| c.class == CharClass::Letter)
     {
-        return c0.c.len_utf8() + run(after0, usize::MAX, is(CharClass::Letter));
+        return c0.c.len_utf8() + run_class(after0, CharClass::Letter);
     }
     // `\p{N}{1,D}`
     if c0.class == CharClass::Number {
@@ -183,7 +195,7 @@ fn gpt4_match(s: &str, max_digits: usize) -> usize {
         None
     };
     if let Some(start) = other_start {
-        let others = start + run(&s[start..], usize::MAX, is(CharClass::Other));
+        let others = start + run_class(&s[start..], CharClass::Other);
         return others + run(&s[others..], usize::MAX, is_cr_lf);
     }
     whitespace(s, true)
@@ -203,7 +215,7 @@ fn gpt2_match(s: &str) -> usize {
     if class == CharClass::Space {
         whitespace(s, false)
     } else {
-        start + run(&s[start..], usize::MAX, is(class))
+        start + run_class(&s[start..], class)
     }
 }
 
