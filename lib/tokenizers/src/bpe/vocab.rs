@@ -16,7 +16,7 @@ pub(crate) struct Vocab {
     text: Vec<u8>,
     /// `ends[id]`: end of token `id` in `text` (its start is `ends[id - 1]`, or 0).
     ends: Vec<u32>,
-    /// Ids by string hash, linear probing; a power-of-two length at most half full.
+    /// Ids by string hash, linear probing; a power-of-two length at most three quarters full.
     slots: Vec<u32>,
 }
 
@@ -65,7 +65,7 @@ impl Vocab {
         let mut vocab = Self {
             text,
             ends,
-            slots: vec![EMPTY; (by_id.len() * 2).next_power_of_two().max(16)],
+            slots: vec![EMPTY; (by_id.len() + by_id.len() / 2).next_power_of_two().max(16)],
         };
         for (id, token) in by_id {
             if vocab.get(token.as_bytes()).is_some() {
@@ -86,7 +86,7 @@ impl Vocab {
         self.text.extend_from_slice(token.as_bytes());
         self.ends
             .push(u32::try_from(self.text.len()).map_err(|_| VocabError::TooLarge)?);
-        if self.ends.len() * 2 > self.slots.len() {
+        if self.ends.len() * 4 > self.slots.len() * 3 {
             self.slots = vec![EMPTY; self.slots.len() * 2];
             for old in 0..id {
                 let slot = self.free_slot(self.bytes(old).expect("ids below len exist"));
@@ -185,9 +185,15 @@ mod tests {
             let strings: Vec<String> = strings.into_iter().collect();
             let model: HashMap<&str, u32> =
                 strings.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-            let vocab = Vocab::new(
-                strings.iter().enumerate().rev().map(|(i, s)| (i as u32, s.as_str())),
+            // The first half through `new` (in any order), the rest through `push` (growing).
+            let half = strings.len() / 2;
+            let mut vocab = Vocab::new(
+                strings[..half].iter().enumerate().rev().map(|(i, s)| (i as u32, s.as_str())),
             ).unwrap();
+            for (i, s) in strings.iter().enumerate().skip(half) {
+                prop_assert_eq!(vocab.push(s), Ok(i as u32));
+            }
+            prop_assert!(strings.is_empty() || vocab.push(&strings[0]).is_err());
             prop_assert_eq!(vocab.len(), strings.len());
             for (i, s) in strings.iter().enumerate() {
                 prop_assert_eq!(vocab.get(s.as_bytes()), Some(i as u32));
