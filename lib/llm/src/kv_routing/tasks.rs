@@ -18,10 +18,6 @@ use super::stats::Counters;
 
 /// How often stale requests and expired predictions are dropped and the queue re-checked.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
-/// How long to wait after a change notification that changed nothing.
-const INSTANCE_POLL: Duration = Duration::from_millis(50);
-/// How often the instance set is re-read even without a change notification.
-const INSTANCE_RESYNC: Duration = Duration::from_millis(500);
 
 /// Feed every `kv-events` event into the index (an enqueue on the owner's writer lane; the
 /// lanes apply it on their own threads), checking event ids per owner on the way.
@@ -149,20 +145,14 @@ pub(crate) async fn follow_instances(
     let mut current = apply_instances(&shared, &instances, &BTreeSet::new()).await;
     tokio::spawn(async move {
         loop {
-            tokio::select! {
+            let alive = tokio::select! {
                 () = cancel.cancelled() => return,
-                () = instances.changed() => {}
-                () = tokio::time::sleep(INSTANCE_RESYNC) => {}
+                alive = instances.changed() => alive,
+            };
+            if !alive {
+                return;
             }
-            let next = apply_instances(&shared, &instances, &current).await;
-            if next == current {
-                // The change notification may fire without a change: re-read at a slow pace.
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(INSTANCE_POLL) => {}
-                }
-            }
-            current = next;
+            current = apply_instances(&shared, &instances, &current).await;
         }
     });
 }

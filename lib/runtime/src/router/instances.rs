@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -36,11 +37,24 @@ impl InstanceEntry {
 }
 
 /// The instances of one endpoint, updated in the background from discovery.
-#[derive(Clone)]
+///
+/// Each handle (clones included) remembers the last set it returned from
+/// [`list`](Self::list), so "read the set, then wait for it to change" never misses a change
+/// made in between and never wakes without one.
 pub struct EndpointInstances {
     endpoint: EndpointId,
-    current: watch::Receiver<Arc<Vec<InstanceEntry>>>,
+    current: Mutex<watch::Receiver<Arc<Vec<InstanceEntry>>>>,
     cancel: Arc<DropGuard>,
+}
+
+impl Clone for EndpointInstances {
+    fn clone(&self) -> Self {
+        Self {
+            endpoint: self.endpoint.clone(),
+            current: Mutex::new(self.current.lock().clone()),
+            cancel: Arc::clone(&self.cancel),
+        }
+    }
 }
 
 struct DropGuard(CancellationToken);
@@ -78,7 +92,7 @@ impl EndpointInstances {
         });
         Ok(Self {
             endpoint,
-            current,
+            current: Mutex::new(current),
             cancel: Arc::new(DropGuard(cancel)),
         })
     }
@@ -88,14 +102,14 @@ impl EndpointInstances {
         &self.endpoint
     }
 
-    /// The current instances, ordered by id.
+    /// The current instances, ordered by id; this handle has now seen this set.
     pub fn list(&self) -> Arc<Vec<InstanceEntry>> {
-        Arc::clone(&self.current.borrow())
+        Arc::clone(&self.current.lock().borrow_and_update())
     }
 
     /// Waits until at least one instance is known and returns the set.
     pub async fn wait_for_instances(&self) -> Arc<Vec<InstanceEntry>> {
-        let mut rx = self.current.clone();
+        let mut rx = self.current.lock().clone();
         let _keep_watching = Arc::clone(&self.cancel);
         match rx.wait_for(|set| !set.is_empty()).await {
             Ok(set) => Arc::clone(&set),
@@ -103,10 +117,12 @@ impl EndpointInstances {
         }
     }
 
-    /// Resolves on the next change of the set.
-    pub async fn changed(&self) {
-        let mut rx = self.current.clone();
-        let _ = rx.changed().await;
+    /// Resolves once the set differs from the one this handle last returned from
+    /// [`list`](Self::list) (at once if it already does): `true`; or `false` once the watch
+    /// has ended (the runtime shut down) and no change will ever come.
+    pub async fn changed(&self) -> bool {
+        let mut rx = self.current.lock().clone();
+        rx.changed().await.is_ok()
     }
 }
 

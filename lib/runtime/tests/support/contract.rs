@@ -1,5 +1,8 @@
 //! The discovery contract every backend honours; included by the per-backend test crates.
 
+// Each test crate includes this file and uses only the helpers it needs.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
