@@ -39,23 +39,34 @@ const CHAR_BYTES: [Option<u8>; CHAR_LIMIT] = {
     table
 };
 
-/// The byte `c` stands for, if it is a byte-level character.
-fn char_byte(c: char) -> Option<u8> {
-    CHAR_BYTES.get(c as usize).copied().flatten()
-}
-
 /// Appends the bytes a vocabulary string stands for: the byte-level decoding when every
 /// character is a byte-level one, the string's own UTF-8 otherwise (as Hugging Face's
 /// `ByteLevel` decoder does for added tokens such as `<|im_end|>` with a space or CJK inside).
-pub(crate) fn push_token_bytes(token: &str, out: &mut Vec<u8>) {
+///
+/// `token` is the UTF-8 of a vocabulary string. Byte-level characters are all below U+0800,
+/// so they are one or two UTF-8 bytes and are decoded here without going through `char`.
+pub(crate) fn push_token_bytes(token: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    for c in token.chars() {
-        let Some(byte) = char_byte(c) else {
+    let mut i = 0;
+    while i < token.len() {
+        let lead = token[i];
+        let (code, len) = match (lead, token.get(i + 1)) {
+            (0..0x80, _) => (u32::from(lead), 1),
+            (0xC0..0xE0, Some(&next)) => {
+                ((u32::from(lead & 0x1F) << 6) | u32::from(next & 0x3F), 2)
+            }
+            _ => (u32::MAX, 1),
+        };
+        let Some(byte) = usize::try_from(code)
+            .ok()
+            .and_then(|c| CHAR_BYTES.get(c).copied().flatten())
+        else {
             out.truncate(start);
-            out.extend_from_slice(token.as_bytes());
+            out.extend_from_slice(token);
             return;
         };
         out.push(byte);
+        i += len;
     }
 }
 
@@ -91,7 +102,7 @@ pub(crate) fn push_byte_chars(bytes: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{BYTE_CHARS, char_byte, push_byte_chars, push_token_bytes};
+    use super::{BYTE_CHARS, CHAR_BYTES, push_byte_chars, push_token_bytes};
 
     #[test]
     fn the_alphabet_is_a_bijection_with_gpt2_landmarks() {
@@ -99,16 +110,28 @@ mod tests {
         assert_eq!(BYTE_CHARS[usize::from(b'\n')], 'Ċ');
         assert_eq!(BYTE_CHARS[usize::from(b'a')], 'a');
         for byte in 0..=255u8 {
-            assert_eq!(char_byte(BYTE_CHARS[usize::from(byte)]), Some(byte));
+            assert_eq!(
+                CHAR_BYTES[BYTE_CHARS[usize::from(byte)] as usize],
+                Some(byte)
+            );
         }
     }
 
     #[test]
     fn tokens_outside_the_alphabet_decode_as_their_own_text() {
         let mut out = Vec::new();
-        push_token_bytes("ĠhiĊ", &mut out);
-        push_token_bytes("<|im end|>", &mut out);
-        assert_eq!(out, b" hi\n<|im end|>");
+        push_token_bytes("ĠhiĊ".as_bytes(), &mut out);
+        push_token_bytes("<|im end|>".as_bytes(), &mut out);
+        push_token_bytes("Ġ中".as_bytes(), &mut out);
+        assert_eq!(out, " hi\n<|im end|>Ġ中".as_bytes());
+        for byte in 0..=255u8 {
+            out.clear();
+            push_token_bytes(
+                BYTE_CHARS[usize::from(byte)].to_string().as_bytes(),
+                &mut out,
+            );
+            assert_eq!(out, [byte]);
+        }
         let mut s = Vec::new();
         push_byte_chars("é ".as_bytes(), &mut s);
         assert_eq!(s, "Ã©Ġ".as_bytes());

@@ -172,7 +172,7 @@ impl Tokenizer for BpeTokenizer {
         let mut bytes = Vec::with_capacity(ids.len() * 4);
         for &id in ids {
             // Unknown ids are dropped, as in Hugging Face.
-            let Some(token) = self.vocab.token(id) else {
+            let Some(token) = self.vocab.bytes(id) else {
                 continue;
             };
             if skip_special_tokens && self.is_special(id) {
