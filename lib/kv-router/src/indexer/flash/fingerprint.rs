@@ -141,29 +141,35 @@ pub(crate) fn tag(sum: u64) -> u64 {
 /// Lazily extended fingerprints of one query's prefixes.
 #[derive(Debug, Default)]
 pub(crate) struct QueryFingerprints {
+    /// Running sums; only `..valid` belong to the current query. The buffer only grows, so a
+    /// query writes its sums without zero-filling them first.
     sums: Vec<u64>,
+    valid: usize,
 }
 
 impl QueryFingerprints {
     /// Forget the previous query, keeping the buffer.
     pub(crate) fn reset(&mut self) {
-        self.sums.clear();
+        self.valid = 0;
     }
 
     /// The tag of the query's prefix `query[..=position]`.
     #[inline]
     pub(crate) fn tag_at(&mut self, query: &[LocalBlockHash], position: usize) -> u64 {
-        let len = self.sums.len();
-        if len <= position {
+        let valid = self.valid;
+        if valid <= position {
+            if self.sums.len() <= position {
+                self.sums.resize(position + 1, 0);
+            }
+            let sum = valid.checked_sub(1).map_or(0, |last| self.sums[last]);
             // Positions fit in u32 because the index accepts at most `MAX_POSITIONS` of them.
-            let sum = self.sums.last().copied().unwrap_or(0);
-            self.sums.resize(position + 1, 0);
             fill(
-                &mut self.sums[len..],
-                &query[len..=position],
-                position_salt(len as u32),
+                &mut self.sums[valid..=position],
+                &query[valid..=position],
+                position_salt(valid as u32),
                 sum,
             );
+            self.valid = position + 1;
         }
         tag(self.sums[position])
     }
@@ -192,6 +198,11 @@ mod tests {
                 expected.push(sum);
             }
             let mut fps = QueryFingerprints::default();
+            // A longer query first, so that this one reuses a buffer holding stale sums.
+            let longer: Vec<LocalBlockHash> =
+                query.iter().chain(query.iter()).copied().rev().collect();
+            fps.tag_at(&longer, longer.len() - 1);
+            fps.reset();
             for probe in probes {
                 let p = probe % query.len();
                 prop_assert_eq!(fps.tag_at(&query, p), tag(expected[p]));
