@@ -17,7 +17,7 @@ use super::nats;
 use super::response_reader::{self, ItemReceiver, Prologue, prologue_outcome};
 use super::stream_server::{OnArrival, TcpStreamServer};
 use super::target::{RequestTarget, TcpTarget};
-use crate::engine::{Request, ResponseStream};
+use crate::engine::{Context, Request, ResponseStream};
 use crate::error::StatorError;
 use crate::wire::{
     Ack, ConnectionInfo, Frame, INLINE_RESPONSE_HEADER, RequestControlMessage, RequestFrame,
@@ -153,45 +153,14 @@ impl RequestPlaneClient {
                 return Err(StatorError::worker_unavailable(text));
             }
         }
-        // Over TCP a worker that dies before responding closes the request connection; NATS
-        // has no such signal, so only the context's kill ends that wait.
-        let worker_gone = async {
-            match &closed {
-                Some(conn) => conn.closed().await,
-                None => std::future::pending().await,
-            }
-        };
-        let gone = || {
-            StatorError::disconnected(format!(
-                "worker {} closed the connection before responding",
-                target.route()
-            ))
-        };
-        // A Stator worker answers inline, a Dynamo worker (or a Stator worker with inline
-        // responses off) dials back: whichever prologue arrives first decides.
-        let accepted = {
-            let inline_prologue = async move {
-                match inline {
-                    Some(mut rx) => (rx.recv().await, rx),
-                    None => std::future::pending().await,
-                }
-            };
-            // Biased: a prologue already delivered wins over the connection closing after it.
-            tokio::select! {
-                biased;
-                outcome = prologue => Via::CallHome(outcome.unwrap_or_else(|_| {
-                    Err(StatorError::unavailable("response-stream server shut down"))
-                })),
-                (event, rx) = inline_prologue => Via::Inline(match event {
-                    Some(Event::Message(msg)) => prologue_outcome(&msg.header),
-                    Some(Event::Overflow(_)) | None => Err(gone()),
-                }, rx),
-                () = worker_gone => Via::CallHome(Err(gone())),
-                () = context.killed() => Via::CallHome(Err(StatorError::cancelled(
-                    "request cancelled before the worker responded",
-                ))),
-            }
-        };
+        let accepted = first_prologue(
+            prologue,
+            inline,
+            closed.as_deref(),
+            &context,
+            target.route(),
+        )
+        .await;
         drop(pending);
         match accepted {
             Via::Inline(outcome, mut rx) => {
@@ -250,6 +219,51 @@ impl RequestPlaneClient {
         }
         let ack = conn.send(&encoded, self.config.ack_timeout).await?;
         Ok((ack, conn, inline))
+    }
+}
+
+/// Waits for the first prologue: inline from a Stator worker, or over the call-home connection
+/// from a Dynamo worker (or a Stator worker with inline responses off).
+async fn first_prologue<U>(
+    call_home: oneshot::Receiver<Prologue<U>>,
+    inline: Option<InlineReceiver>,
+    connection: Option<&Connection>,
+    context: &Context,
+    route: &str,
+) -> Via<U> {
+    // Over TCP a worker that dies before responding closes the request connection; NATS
+    // has no such signal, so only the context's kill ends that wait.
+    let worker_gone = async {
+        match connection {
+            Some(conn) => conn.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    let gone = || {
+        StatorError::disconnected(format!(
+            "worker {route} closed the connection before responding"
+        ))
+    };
+    let inline_prologue = async move {
+        match inline {
+            Some(mut rx) => (rx.recv().await, rx),
+            None => std::future::pending().await,
+        }
+    };
+    // Biased: a prologue already delivered wins over the connection closing after it.
+    tokio::select! {
+        biased;
+        outcome = call_home => Via::CallHome(outcome.unwrap_or_else(|_| {
+            Err(StatorError::unavailable("response-stream server shut down"))
+        })),
+        (event, rx) = inline_prologue => Via::Inline(match event {
+            Some(Event::Message(msg)) => prologue_outcome(&msg.header),
+            Some(Event::Overflow(_)) | None => Err(gone()),
+        }, rx),
+        () = worker_gone => Via::CallHome(Err(gone())),
+        () = context.killed() => Via::CallHome(Err(StatorError::cancelled(
+            "request cancelled before the worker responded",
+        ))),
     }
 }
 

@@ -166,6 +166,8 @@ impl InlineRegistry {
         }
     }
 
+    /// Forgets stream `id` (its consumer is gone); later records for it are answered with
+    /// a `kill`.
     pub(crate) fn release(&self, id: StreamId) {
         self.slots.lock().open.remove(&id.0);
     }
