@@ -35,6 +35,9 @@ struct Ask {
     text: String,
     items: u32,
     pace_ms: u64,
+    /// Delay before `generate()` returns its stream, milliseconds.
+    #[serde(default)]
+    start_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +55,9 @@ struct Echo {
 impl AsyncEngine<Request<Ask>, ResponseStream<Item>> for Echo {
     async fn generate(&self, request: Request<Ask>) -> Result<ResponseStream<Item>, StatorError> {
         let (ask, ctx) = request.into_parts();
+        if ask.start_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ask.start_ms)).await;
+        }
         let (tx, rx) = mpsc::channel(4);
         let ended = self.ended.clone();
         let producer = ctx.clone();
@@ -136,6 +142,7 @@ fn ask(text: &str, items: u32, pace_ms: u64) -> Ask {
         text: text.to_owned(),
         items,
         pace_ms,
+        start_ms: 0,
     }
 }
 
@@ -370,6 +377,31 @@ async fn stop_and_kill_reach_the_engine_over_the_inline_path() {
     assert_eq!(
         within(fx.ended.recv()).await.expect("report"),
         ("kill-me".to_owned(), "killed")
+    );
+}
+
+#[tokio::test]
+async fn a_request_cancelled_before_its_prologue_is_killed_on_the_worker() {
+    let mut fx = worker(true).await;
+    let client = client(true, None).await;
+    let ctx = Context::with_id("early");
+    let slow_start = Ask {
+        start_ms: 1000,
+        ..ask("early", 100_000, 5)
+    };
+    let target = target(fx.server.address(), Codec::Msgpack);
+    let call = client.generate::<_, Item>(&target, Request::with_context(slow_start, ctx.clone()));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.kill();
+    };
+    let (outcome, ()) = within(async { tokio::join!(call, cancel) }).await;
+    let err = outcome.expect_err("cancelled before the worker answered");
+    assert_eq!(err.class(), ErrorClass::Cancelled);
+    // The worker's stream starts later, finds no consumer, and is killed.
+    assert_eq!(
+        within(fx.ended.recv()).await.expect("report"),
+        ("early".to_owned(), "killed")
     );
 }
 
