@@ -249,12 +249,16 @@ impl Cluster {
     }
 }
 
-/// A worker process of `spec` with its discovery under `dir`.
+/// A worker process of `spec` with its discovery under `dir`, serving the shipped model
+/// unless the spec's worker flags name another `--model-path`.
 fn spawn_worker(spec: &ClusterSpec, dir: &Path, name: &str) -> Process {
-    let mut args = vec![
-        "--model-path".to_owned(),
-        model_dir().to_string_lossy().into_owned(),
-    ];
+    let mut args = Vec::new();
+    if !spec.worker_args.iter().any(|a| a == "--model-path") {
+        args.extend([
+            "--model-path".to_owned(),
+            model_dir().to_string_lossy().into_owned(),
+        ]);
+    }
     args.extend(discovery_args(spec, dir));
     args.extend(spec.worker_args.iter().cloned());
     Process::spawn(

@@ -63,7 +63,7 @@ fn router_choice(args: &FrontendArgs) -> RouterChoice {
 /// registration is lost (etcd lease expiry), then shuts it down gracefully. The `frontend`
 /// binary is this function.
 pub async fn serve(args: &FrontendArgs) -> anyhow::Result<()> {
-    let frontend = Frontend::start(args).await?;
+    let frontend = Box::pin(Frontend::start(args)).await?;
     let lost = tokio::select! {
         signal = worker::shutdown_signal() => {
             signal?;

@@ -47,6 +47,17 @@ pub struct WorkerArgs {
     /// Context length the frontend enforces (prompt + output) [default: none published].
     #[arg(long, visible_alias = "max-model-len")]
     pub context_length: Option<u32>,
+    /// With a system status server (`--system-port`): publish the card's files as URLs on it
+    /// (`/v1/metadata/…`) so frontends on other machines can fetch them; otherwise the card
+    /// names local paths (shared storage).
+    #[arg(
+        long,
+        env = "DYN_SELF_HOST_METADATA",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub self_host_metadata: bool,
     /// Delay between echoed tokens in milliseconds (echo engine only).
     #[arg(long, env = "DYN_TOKEN_ECHO_DELAY_MS", default_value_t = 0)]
     pub echo_delay_ms: u64,

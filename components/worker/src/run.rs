@@ -59,7 +59,7 @@ impl Plumbing {
     }
 
     /// A runtime for one worker.
-    async fn open(&self, config: RuntimeConfig) -> Result<DistributedRuntime, WorkerError> {
+    pub async fn open(&self, config: RuntimeConfig) -> Result<DistributedRuntime, WorkerError> {
         Ok(match self {
             Self::Standalone => DistributedRuntime::new(config).await?,
             Self::InProcess { store, bus } => {
@@ -87,6 +87,8 @@ pub struct WorkerSpec {
     pub echo_delay: Duration,
     /// Runtime settings of each worker's runtime.
     pub runtime: RuntimeConfig,
+    /// Serve the card's files from the first worker's status server (when it runs).
+    pub self_host_metadata: bool,
 }
 
 impl WorkerSpec {
@@ -109,7 +111,35 @@ impl WorkerSpec {
             mocker,
             echo_delay: args.echo_delay(),
             runtime: args.runtime_config()?,
+            self_host_metadata: args.self_host_metadata,
         })
+    }
+
+    /// Rewrites the card's local files into URLs on `drt`'s status server and serves them
+    /// there (Dynamo's self-hosted metadata); no change when self-hosting is off or the
+    /// runtime has no status server.
+    pub fn self_host_card(&mut self, drt: &DistributedRuntime) {
+        if !self.self_host_metadata {
+            return;
+        }
+        let Some(authority) = drt.system_status_authority() else {
+            return;
+        };
+        let routes = self.card.self_host(
+            &authority,
+            &self.endpoint.namespace,
+            &self.endpoint.component,
+            &self.endpoint.name,
+            "_base",
+        );
+        for (route, path) in &routes {
+            drt.metadata_files().insert(route.clone(), path.clone());
+        }
+        tracing::info!(
+            %authority,
+            files = routes.len(),
+            "model card files self-hosted on the system status server"
+        );
     }
 }
 
@@ -164,16 +194,6 @@ impl Worker {
             cancel,
             tasks,
         })
-    }
-
-    /// Starts a worker on a runtime from `plumbing` configured with `runtime`.
-    pub async fn spawn(
-        spec: &WorkerSpec,
-        plumbing: &Plumbing,
-        runtime: RuntimeConfig,
-    ) -> Result<Self, WorkerError> {
-        let drt = plumbing.open(runtime).await?;
-        Self::start(spec, drt).await
     }
 
     /// The worker's instance id (of its endpoint, card and KV events).
@@ -306,20 +326,30 @@ impl WorkerGroup {
 }
 
 /// Starts `args.num_workers` workers, each with its own runtime and instance id, through
-/// `plumbing`. Only the first runtime runs the system status server (one port per process).
-/// On any failure the workers already started are shut down again.
+/// `plumbing`. Only the first runtime runs the system status server (one port per process),
+/// which also serves the card's files when self-hosting is on. On any failure the workers
+/// already started are shut down again.
 pub async fn run_workers(
     args: &WorkerArgs,
     plumbing: &Plumbing,
 ) -> Result<WorkerGroup, WorkerError> {
-    let spec = WorkerSpec::from_args(args)?;
+    let mut spec = WorkerSpec::from_args(args)?;
     let mut workers: Vec<Worker> = Vec::new();
     for index in 0..args.num_workers {
         let mut runtime = spec.runtime.clone();
         if index > 0 {
             runtime.system_status.port = None;
         }
-        match Worker::spawn(&spec, plumbing, runtime).await {
+        let started = async {
+            let drt = plumbing.open(runtime).await?;
+            if index == 0 {
+                // Every worker of the process publishes the same card, served by the first.
+                spec.self_host_card(&drt);
+            }
+            Worker::start(&spec, drt).await
+        }
+        .await;
+        match started {
             Ok(worker) => workers.push(worker),
             Err(e) => {
                 WorkerGroup { workers }.shutdown().await;

@@ -65,6 +65,7 @@ pub mod engine;
 pub mod error;
 pub mod event_plane;
 pub mod names;
+pub mod net;
 pub mod request_plane;
 pub mod router;
 pub mod system_status;

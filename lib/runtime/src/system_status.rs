@@ -1,11 +1,15 @@
-//! The system status server: `/health`, `/live` and `/metrics` for a worker process.
+//! The system status server: `/health`, `/live`, `/metrics` and self-hosted files for a
+//! worker process.
 //!
 //! Off unless `DYN_SYSTEM_PORT` is set to a port (Dynamo's default `-1` disables it). Health
 //! routes answer `{"status":"ready"|"notready","uptime":{"secs","nanos"},"endpoints":{…}}`
-//! with 200 or 503; `/metrics` renders a `prometheus::Registry` in the text format.
+//! with 200 or 503; `/metrics` renders a `prometheus::Registry` in the text format;
+//! `/v1/metadata/…` serves the files registered in its [`FileRoutes`].
 
+mod files;
 mod health;
 
+pub use files::{FileRoutes, METADATA_PREFIX};
 pub use health::{HealthReport, HealthState, Readiness, Uptime};
 
 use std::net::SocketAddr;
@@ -104,6 +108,7 @@ struct AppState {
 /// A running status server; it runs until [`SystemStatusServer::shutdown`].
 pub struct SystemStatusServer {
     addr: SocketAddr,
+    advertised: String,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -114,17 +119,24 @@ impl SystemStatusServer {
         config: &SystemStatusConfig,
         health: HealthState,
         registry: Registry,
+        files: FileRoutes,
     ) -> std::io::Result<Option<Self>> {
         let Some(port) = config.port else {
             return Ok(None);
         };
         let listener = TcpListener::bind((config.host.as_str(), port)).await?;
         let addr = listener.local_addr()?;
+        let advertised =
+            crate::net::authority(&crate::net::advertised_host(&config.host), addr.port());
+        let metadata = Router::new()
+            .route("/v1/metadata/{*rest}", get(files::metadata_handler))
+            .with_state(files);
         let app = Router::new()
             .route(&config.health_path, get(health_handler))
             .route(&config.live_path, get(health_handler))
             .route("/metrics", get(metrics_handler))
-            .with_state(AppState { health, registry });
+            .with_state(AppState { health, registry })
+            .merge(metadata);
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
@@ -135,12 +147,23 @@ impl SystemStatusServer {
             }
         });
         tracing::info!(%addr, "system status server listening");
-        Ok(Some(Self { addr, cancel, task }))
+        Ok(Some(Self {
+            addr,
+            advertised,
+            cancel,
+            task,
+        }))
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `host:port` other machines reach the server at (`DYN_SYSTEM_HOST`, or this machine's
+    /// outbound address when bound to all interfaces).
+    pub fn advertised_authority(&self) -> &str {
+        &self.advertised
     }
 
     /// Stops accepting and waits for open requests to finish.

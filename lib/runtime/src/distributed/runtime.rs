@@ -15,7 +15,7 @@ use crate::names::{InstanceId, validate_name};
 use crate::request_plane::{
     NatsRequestServer, RequestPlaneClient, RequestPlaneServer, WorkerMetrics,
 };
-use crate::system_status::{HealthState, SystemStatusServer};
+use crate::system_status::{FileRoutes, HealthState, SystemStatusServer};
 
 /// The process's handle on discovery, the request plane and metrics. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +28,7 @@ struct Inner {
     discovery: Arc<dyn Discovery>,
     event_plane: EventPlane,
     health: HealthState,
+    files: FileRoutes,
     status_server: Mutex<Option<SystemStatusServer>>,
     server: OnceCell<Arc<RequestPlaneServer>>,
     nats_server: OnceCell<Arc<NatsRequestServer>>,
@@ -127,18 +128,24 @@ impl DistributedRuntime {
         let health = config.system_status.health_state();
         let metrics = prometheus::Registry::new();
         let worker_metrics = WorkerMetrics::register(&metrics)?;
-        let status_server =
-            SystemStatusServer::start(&config.system_status, health.clone(), metrics.clone())
-                .await
-                .map_err(|e| {
-                    StatorError::internal(format!("cannot start the system status server: {e}"))
-                })?;
+        let files = FileRoutes::default();
+        let status_server = SystemStatusServer::start(
+            &config.system_status,
+            health.clone(),
+            metrics.clone(),
+            files.clone(),
+        )
+        .await
+        .map_err(|e| {
+            StatorError::internal(format!("cannot start the system status server: {e}"))
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 discovery,
                 event_plane,
                 health,
+                files,
                 status_server: Mutex::new(status_server),
                 server: OnceCell::new(),
                 nats_server: OnceCell::new(),
@@ -179,6 +186,21 @@ impl DistributedRuntime {
             .lock()
             .as_ref()
             .map(SystemStatusServer::local_addr)
+    }
+
+    /// `host:port` where other machines reach the system status server, when it runs.
+    pub fn system_status_authority(&self) -> Option<String> {
+        self.inner
+            .status_server
+            .lock()
+            .as_ref()
+            .map(|server| server.advertised_authority().to_owned())
+    }
+
+    /// The files the system status server serves under `/v1/metadata/…` (self-hosted
+    /// model-card artifacts).
+    pub fn metadata_files(&self) -> &FileRoutes {
+        &self.inner.files
     }
 
     /// The settings this runtime started with.

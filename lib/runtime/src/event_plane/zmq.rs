@@ -46,21 +46,13 @@ impl ZmqConfig {
         let advertise_host = std::env::var(ENV_EVENT_PLANE_HOST)
             .ok()
             .filter(|h| !h.is_empty())
-            .or_else(|| local_ip().map(|ip| ip.to_string()))
+            .or_else(|| crate::net::outbound_ip().map(|ip| ip.to_string()))
             .unwrap_or_else(|| "127.0.0.1".into());
         Self {
             bind_host: "0.0.0.0".into(),
             advertise_host,
         }
     }
-}
-
-/// The address this machine uses for outbound traffic (no packet is sent).
-fn local_ip() -> Option<std::net::IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
 }
 
 /// A bound PUB socket, owned by a task that sends what it is given.

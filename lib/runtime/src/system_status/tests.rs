@@ -55,11 +55,48 @@ async fn serves_health_live_and_metrics_over_http() {
     .unwrap();
     registry.register(Box::new(counter.clone())).unwrap();
     counter.inc_by(3);
-    let server = SystemStatusServer::start(&config, health.clone(), registry)
+    let files = FileRoutes::default();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokenizer.json");
+    std::fs::write(&file, b"{\"model\":{}}").unwrap();
+    assert!(files.insert(
+        "/v1/metadata/ns/backend/generate/m/_base/tokenizer.json",
+        &file
+    ));
+    assert!(!files.insert("/etc/passwd", &file), "only metadata routes");
+    let server = SystemStatusServer::start(&config, health.clone(), registry, files.clone())
         .await
         .unwrap()
         .expect("enabled");
     let addr = server.local_addr();
+    assert!(
+        server
+            .advertised_authority()
+            .ends_with(&format!(":{}", addr.port()))
+    );
+
+    let (code, body) = get(
+        addr,
+        "/v1/metadata/ns/backend/generate/m/_base/tokenizer.json",
+    )
+    .await;
+    assert_eq!((code, body.as_str()), (200, "{\"model\":{}}"));
+    assert_eq!(
+        get(addr, "/v1/metadata/ns/backend/generate/m/_base/other.json")
+            .await
+            .0,
+        404
+    );
+    files.remove("/v1/metadata/ns/backend/generate/m/_base/tokenizer.json");
+    assert_eq!(
+        get(
+            addr,
+            "/v1/metadata/ns/backend/generate/m/_base/tokenizer.json"
+        )
+        .await
+        .0,
+        404
+    );
 
     health.set_endpoint("generate", false);
     let (code, body) = get(addr, "/health").await;
@@ -92,6 +129,7 @@ async fn disabled_without_a_port() {
         &SystemStatusConfig::default(),
         HealthState::default(),
         Registry::new(),
+        FileRoutes::default(),
     )
     .await
     .unwrap();
