@@ -12,7 +12,7 @@ use stator_tokenizers::{TokenId, Tokenizer};
 pub use stop::{StopConditions, StopRequest, context_budget};
 
 use crate::Error;
-use crate::model_card::ModelDeploymentCard;
+use crate::model_card::{ModelDeploymentCard, TokenizerKind};
 use crate::template::{ChatTemplate, ChatTemplateInput};
 
 /// Renders chat messages into a prompt string with the model's chat template.
@@ -77,10 +77,12 @@ pub struct ModelPreprocessor {
 
 impl ModelPreprocessor {
     /// Loads the tokenizer, template and EOS ids of a card (all files checksum verified).
+    /// The tokenizer is the fast byte-level BPE where it reproduces the model's
+    /// `tokenizer.json` exactly, Hugging Face's otherwise ([`stator_tokenizers::load_bytes`]).
     pub fn from_card(card: &ModelDeploymentCard) -> Result<Self, Error> {
         Ok(Self {
             formatter: PromptFormatter::from_card(card)?,
-            tokenizer: Arc::new(card.load_tokenizer()?),
+            tokenizer: load_tokenizer(card)?,
             eos_token_ids: card.eos_token_ids()?,
             context_length: card.enforced_context_length(),
             mdc_sum: card.mdc_sum(),
@@ -155,6 +157,17 @@ impl std::fmt::Debug for ModelPreprocessor {
             .field("context_length", &self.context_length)
             .field("mdc_sum", &self.mdc_sum)
             .finish_non_exhaustive()
+    }
+}
+
+/// The card's tokenizer through [`stator_tokenizers::load_bytes`]; cards without a
+/// `tokenizer.json` keep the card's own error.
+fn load_tokenizer(card: &ModelDeploymentCard) -> Result<Arc<dyn Tokenizer>, Error> {
+    match &card.tokenizer {
+        Some(TokenizerKind::HfTokenizerJson(file)) => {
+            Ok(stator_tokenizers::load_bytes(&file.read_verified()?)?)
+        }
+        _ => Ok(Arc::new(card.load_tokenizer()?)),
     }
 }
 
