@@ -112,166 +112,100 @@ impl KvRouterStats {
     /// Adds `other`'s counters and gauges to these (the stats of several routers of one
     /// model, one per worker set).
     pub fn accumulate(&mut self, other: &Self) {
-        let mut mine = self.samples();
-        for (sample, theirs) in mine.iter_mut().zip(other.samples()) {
-            sample.value += theirs.value;
+        for (mine, theirs) in self.values_mut().into_iter().zip(other.values()) {
+            *mine += theirs;
         }
-        let [
-            events_applied,
-            events_dropped,
-            events_rejected,
-            event_id_gaps,
-            event_ids_missed,
-            event_ids_stale,
-            sequence_gaps,
-            sequence_missed,
-            metrics_received,
-            decode_errors,
-            decisions,
-            prompt_blocks,
-            overlap_blocks,
-            rejected_busy,
-            queued,
-            workers_removed,
-            queue_depth,
-            active_requests,
-            workers,
-        ] = mine.map(|s| s.value);
-        *self = Self {
-            events_applied,
-            events_dropped,
-            events_rejected,
-            event_id_gaps,
-            event_ids_missed,
-            event_ids_stale,
-            sequence_gaps,
-            sequence_missed,
-            metrics_received,
-            decode_errors,
-            decisions,
-            prompt_blocks,
-            overlap_blocks,
-            rejected_busy,
-            queued,
-            queue_depth,
-            active_requests,
-            workers,
-            workers_removed,
-        };
     }
 
-    fn samples(&self) -> [Sample; 19] {
-        let counter = |name, value, help| Sample {
-            name,
-            value,
-            help,
-            gauge: false,
-        };
-        let gauge = |name, value, help| Sample {
-            name,
-            value,
-            help,
-            gauge: true,
-        };
+    /// Every field, in the order of [`FIELDS`].
+    fn values_mut(&mut self) -> [&mut u64; FIELD_COUNT] {
         [
-            counter(
-                "events_applied",
-                self.events_applied,
-                "KV events handed to the indexer",
-            ),
-            counter(
-                "events_dropped",
-                self.events_dropped,
-                "KV events of workers that already left",
-            ),
-            counter(
-                "events_rejected",
-                self.events_rejected,
-                "KV events the indexer rejected",
-            ),
-            counter(
-                "event_id_gaps",
-                self.event_id_gaps,
-                "Jumps in per-worker KV event ids",
-            ),
-            counter(
-                "event_ids_missed",
-                self.event_ids_missed,
-                "KV events missing across id jumps",
-            ),
-            counter(
-                "event_ids_stale",
-                self.event_ids_stale,
-                "KV events with a non-increasing id",
-            ),
-            counter(
-                "sequence_gaps",
-                self.sequence_gaps,
-                "Event-plane sequence gaps on kv-events",
-            ),
-            counter(
-                "sequence_missed",
-                self.sequence_missed,
-                "Event-plane messages missing across gaps",
-            ),
-            counter(
-                "metrics_received",
-                self.metrics_received,
-                "Load reports received on kv_metrics",
-            ),
-            counter(
-                "decode_errors",
-                self.decode_errors,
-                "Event payloads that did not decode",
-            ),
-            counter("decisions", self.decisions, "Routing decisions"),
-            counter(
-                "prompt_blocks",
-                self.prompt_blocks,
-                "Complete prompt blocks routed",
-            ),
-            counter(
-                "overlap_blocks",
-                self.overlap_blocks,
-                "Routed prompt blocks cached on the chosen worker",
-            ),
-            counter(
-                "rejected_busy",
-                self.rejected_busy,
-                "Requests refused because all workers were busy",
-            ),
-            counter(
-                "queued",
-                self.queued,
-                "Requests that waited in the router queue",
-            ),
-            counter(
-                "workers_removed",
-                self.workers_removed,
-                "Workers dropped from the index",
-            ),
-            gauge(
-                "queue_depth",
-                self.queue_depth,
-                "Requests waiting in the router queue",
-            ),
-            gauge(
-                "active_requests",
-                self.active_requests,
-                "Requests being tracked",
-            ),
-            gauge("workers", self.workers, "Live worker instances"),
+            &mut self.events_applied,
+            &mut self.events_dropped,
+            &mut self.events_rejected,
+            &mut self.event_id_gaps,
+            &mut self.event_ids_missed,
+            &mut self.event_ids_stale,
+            &mut self.sequence_gaps,
+            &mut self.sequence_missed,
+            &mut self.metrics_received,
+            &mut self.decode_errors,
+            &mut self.decisions,
+            &mut self.prompt_blocks,
+            &mut self.overlap_blocks,
+            &mut self.rejected_busy,
+            &mut self.queued,
+            &mut self.workers_removed,
+            &mut self.queue_depth,
+            &mut self.active_requests,
+            &mut self.workers,
         ]
     }
+
+    /// Every field's value, in the order of [`FIELDS`].
+    fn values(&self) -> [u64; FIELD_COUNT] {
+        let mut copy = *self;
+        copy.values_mut().map(|value| *value)
+    }
 }
 
-/// One metric of a [`KvRouterStats`].
-struct Sample {
-    name: &'static str,
-    value: u64,
-    help: &'static str,
-    gauge: bool,
-}
+const FIELD_COUNT: usize = 19;
+
+/// How each field is exposed: metric name suffix, help text, and whether it is a gauge
+/// (counters get `_total`).
+const FIELDS: [(&str, &str, bool); FIELD_COUNT] = [
+    ("events_applied", "KV events handed to the indexer", false),
+    (
+        "events_dropped",
+        "KV events of workers that already left",
+        false,
+    ),
+    ("events_rejected", "KV events the indexer rejected", false),
+    ("event_id_gaps", "Jumps in per-worker KV event ids", false),
+    (
+        "event_ids_missed",
+        "KV events missing across id jumps",
+        false,
+    ),
+    (
+        "event_ids_stale",
+        "KV events with a non-increasing id",
+        false,
+    ),
+    (
+        "sequence_gaps",
+        "Event-plane sequence gaps on kv-events",
+        false,
+    ),
+    (
+        "sequence_missed",
+        "Event-plane messages missing across gaps",
+        false,
+    ),
+    (
+        "metrics_received",
+        "Load reports received on kv_metrics",
+        false,
+    ),
+    ("decode_errors", "Event payloads that did not decode", false),
+    ("decisions", "Routing decisions", false),
+    ("prompt_blocks", "Complete prompt blocks routed", false),
+    (
+        "overlap_blocks",
+        "Routed prompt blocks cached on the chosen worker",
+        false,
+    ),
+    (
+        "rejected_busy",
+        "Requests refused because all workers were busy",
+        false,
+    ),
+    ("queued", "Requests that waited in the router queue", false),
+    ("workers_removed", "Workers dropped from the index", false),
+    ("queue_depth", "Requests waiting in the router queue", true),
+    ("active_requests", "Requests being tracked", true),
+    ("workers", "Live worker instances", true),
+];
 
 /// The Prometheus text of several models' router stats: each family once, one sample per
 /// model labelled `model="…"`.
@@ -297,21 +231,20 @@ fn render(prefix: &str, stats: &[(Option<&str>, KvRouterStats)]) -> String {
     if stats.is_empty() {
         return out;
     }
-    let samples: Vec<(Option<&str>, [Sample; 19])> = stats
+    let values: Vec<(Option<&str>, [u64; FIELD_COUNT])> = stats
         .iter()
-        .map(|(model, s)| (*model, s.samples()))
+        .map(|(model, s)| (*model, s.values()))
         .collect();
-    for field in 0..19 {
-        let first = &samples[0].1[field];
-        let (suffix, kind) = if first.gauge {
+    for (field, (name, help, gauge)) in FIELDS.iter().enumerate() {
+        let (suffix, kind) = if *gauge {
             ("", "gauge")
         } else {
             ("_total", "counter")
         };
-        let full = format!("{prefix}_kv_router_{}{suffix}", first.name);
-        let _ = write!(out, "# HELP {full} {}\n# TYPE {full} {kind}\n", first.help);
-        for (model, all) in &samples {
-            let value = all[field].value;
+        let full = format!("{prefix}_kv_router_{name}{suffix}");
+        let _ = write!(out, "# HELP {full} {help}\n# TYPE {full} {kind}\n");
+        for (model, all) in &values {
+            let value = all[field];
             match model {
                 Some(model) => {
                     let _ = writeln!(out, "{full}{{model=\"{}\"}} {value}", escape_label(model));
@@ -354,6 +287,25 @@ mod tests {
             (total.events_applied, total.workers, total.workers_removed),
             (7, 3, 1)
         );
+    }
+
+    #[test]
+    fn every_field_is_summed_and_rendered() {
+        let mut one = KvRouterStats::default();
+        for (i, value) in one.values_mut().into_iter().enumerate() {
+            *value = i as u64 + 1;
+        }
+        let mut total = one;
+        total.accumulate(&one);
+        assert_eq!(total.values(), one.values().map(|v| 2 * v));
+        let text = one.to_prometheus("p");
+        for ((name, _, gauge), value) in FIELDS.iter().zip(one.values()) {
+            let suffix = if *gauge { "" } else { "_total" };
+            assert!(
+                text.contains(&format!("p_kv_router_{name}{suffix} {value}\n")),
+                "{name}"
+            );
+        }
     }
 
     #[test]
