@@ -32,6 +32,17 @@ use whole_words::WholeWords;
 /// one hash map of id pairs, so the Qwen2.5 vocabulary (151k tokens and merges) takes about a
 /// tenth of the memory of the general-purpose implementation; encoding uses a hand-written
 /// equivalent of the file's split pattern instead of a regular-expression engine.
+///
+/// ```
+/// use stator_tokenizers::{BpeTokenizer, Tokenizer};
+///
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/qwen2.5-0.5b-mock/tokenizer.json");
+/// let tokenizer = BpeTokenizer::from_file(path)?;
+/// let ids = tokenizer.encode("<|im_start|>user\nhi<|im_end|>", false)?;
+/// assert_eq!(ids, [151_644, 872, 198, 6023, 151_645]);
+/// assert_eq!(tokenizer.decode(&ids, true)?, "user\nhi");
+/// # Ok::<(), stator_tokenizers::TokenizerError>(())
+/// ```
 pub struct BpeTokenizer {
     /// Model tokens, then the added tokens that are not model tokens.
     vocab: Vocab,
