@@ -117,6 +117,19 @@ impl EndpointInstances {
         }
     }
 
+    /// Resolves once instance `id` is not in the set (at once if it is not in it now); never
+    /// when the watch has ended, since no departure can be observed then.
+    pub async fn departed(&self, id: InstanceId) {
+        let mut rx = self.current.lock().clone();
+        if rx
+            .wait_for(|set| set.iter().all(|entry| entry.id != id))
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Resolves once the set differs from the one this handle last returned from
     /// [`list`](Self::list) (at once if it already does): `true`; or `false` once the watch
     /// has ended (the runtime shut down) and no change will ever come.

@@ -138,7 +138,19 @@ where
         request: Request<Req>,
     ) -> Result<ResponseStream<Result<Resp, StatorError>>, StatorError> {
         let guard = self.book.start(entry.id);
-        let stream = match self.client.generate(&entry.target, request).await {
+        // A worker that dies after accepting (acked over NATS, or over TCP before it dialed
+        // back) would leave the caller waiting; its instance record leaving discovery (lease
+        // or TTL expiry) ends the wait.
+        let sent = tokio::select! {
+            biased;
+            sent = self.client.generate(&entry.target, request) => sent,
+            () = self.instances.departed(entry.id) => Err(StatorError::disconnected(format!(
+                "instance {} of {} left discovery before responding",
+                entry.id,
+                self.instances.endpoint()
+            ))),
+        };
+        let stream = match sent {
             Ok(stream) => stream,
             Err(err) => {
                 if err.inhibits_instance() {
