@@ -2,6 +2,7 @@
 //! template, tokenization, stop conditions and the context budget. The protocol layer maps
 //! OpenAI requests onto these plain inputs.
 
+mod segments;
 mod stop;
 
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use serde_json::{Map, Value};
 use stator_tokenizers::{TokenId, Tokenizer};
 
 pub use stop::{StopConditions, StopRequest, context_budget};
+
+use segments::SegmentEncoder;
 
 use crate::Error;
 use crate::model_card::{ModelDeploymentCard, TokenizerKind};
@@ -70,6 +73,7 @@ impl PromptFormatter {
 pub struct ModelPreprocessor {
     formatter: Option<PromptFormatter>,
     tokenizer: Arc<dyn Tokenizer>,
+    segments: Option<SegmentEncoder>,
     eos_token_ids: Vec<TokenId>,
     context_length: Option<u32>,
     mdc_sum: String,
@@ -80,9 +84,11 @@ impl ModelPreprocessor {
     /// The tokenizer is the fast byte-level BPE where it reproduces the model's
     /// `tokenizer.json` exactly, Hugging Face's otherwise ([`stator_tokenizers::load_bytes`]).
     pub fn from_card(card: &ModelDeploymentCard) -> Result<Self, Error> {
+        let (tokenizer, segments) = load_tokenizer(card)?;
         Ok(Self {
             formatter: PromptFormatter::from_card(card)?,
-            tokenizer: load_tokenizer(card)?,
+            tokenizer,
+            segments,
             eos_token_ids: card.eos_token_ids()?,
             context_length: card.enforced_context_length(),
             mdc_sum: card.mdc_sum(),
@@ -110,8 +116,14 @@ impl ModelPreprocessor {
 
     /// Tokenizes a prompt. Chat prompts are rendered with their special tokens already, so
     /// pass `add_special_tokens = false` for them and `true` for raw completion prompts.
+    ///
+    /// Without special tokens, long pieces between added tokens (a shared system prompt)
+    /// come from a cache when the tokenizer allows it; the ids are the same either way.
     pub fn tokenize(&self, prompt: &str, add_special_tokens: bool) -> Result<Vec<TokenId>, Error> {
-        Ok(self.tokenizer.encode(prompt, add_special_tokens)?)
+        match &self.segments {
+            Some(segments) if !add_special_tokens => Ok(segments.encode(&*self.tokenizer, prompt)?),
+            _ => Ok(self.tokenizer.encode(prompt, add_special_tokens)?),
+        }
     }
 
     /// The stop conditions of a request whose prompt has `prompt_len` tokens.
@@ -160,14 +172,20 @@ impl std::fmt::Debug for ModelPreprocessor {
     }
 }
 
-/// The card's tokenizer through [`stator_tokenizers::load_bytes`]; cards without a
-/// `tokenizer.json` keep the card's own error.
-fn load_tokenizer(card: &ModelDeploymentCard) -> Result<Arc<dyn Tokenizer>, Error> {
+/// The card's tokenizer through [`stator_tokenizers::load_bytes`], with its segment encoder
+/// where one applies; cards without a `tokenizer.json` keep the card's own error.
+fn load_tokenizer(
+    card: &ModelDeploymentCard,
+) -> Result<(Arc<dyn Tokenizer>, Option<SegmentEncoder>), Error> {
     match &card.tokenizer {
         Some(TokenizerKind::HfTokenizerJson(file)) => {
-            Ok(stator_tokenizers::load_bytes(&file.read_verified()?)?)
+            let bytes = file.read_verified()?;
+            let tokenizer = stator_tokenizers::load_bytes(&bytes)?;
+            let segments = SegmentEncoder::new(&*tokenizer, &bytes);
+            tracing::debug!(segment_cache = segments.is_some(), "prompt tokenization");
+            Ok((tokenizer, segments))
         }
-        _ => Ok(Arc::new(card.load_tokenizer()?)),
+        _ => Ok((Arc::new(card.load_tokenizer()?), None)),
     }
 }
 
