@@ -1,6 +1,5 @@
 //! Request-plane settings and their `DYN_*` environment variables.
 
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
 pub use stator_config::RequestPlaneKind;
@@ -150,28 +149,7 @@ impl RequestPlaneConfig {
 pub(crate) fn bind_and_advertise(host: Option<&str>) -> (String, String) {
     match host {
         Some(host) => (host.to_owned(), host.to_owned()),
-        None => ("0.0.0.0".to_owned(), primary_ip().to_string()),
-    }
-}
-
-fn primary_ip() -> IpAddr {
-    // Connecting a UDP socket sends nothing; it only asks the kernel which source address the
-    // route to a public address would use.
-    UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|s| s.connect((Ipv4Addr::new(8, 8, 8, 8), 80)).map(|()| s))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.ip())
-        .ok()
-        .filter(|ip| !ip.is_unspecified())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
-}
-
-/// Formats `host:port`, bracketing IPv6 literals.
-pub(crate) fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+        None => ("0.0.0.0".to_owned(), crate::net::advertised_host("0.0.0.0")),
     }
 }
 
@@ -221,11 +199,5 @@ mod tests {
             (k == "DYN_ENGINE_REQUEST_LIMIT").then(|| "8".to_owned())
         });
         assert_eq!((cfg.worker_pool_size, cfg.work_queue_size), (8, 16));
-    }
-
-    #[test]
-    fn ipv6_hosts_are_bracketed() {
-        assert_eq!(host_port("::1", 5), "[::1]:5");
-        assert_eq!(host_port("10.0.0.1", 5), "10.0.0.1:5");
     }
 }

@@ -10,12 +10,13 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{RequestPlaneConfig, bind_and_advertise, host_port};
+use super::config::{RequestPlaneConfig, bind_and_advertise};
 use super::dispatch::Dispatcher;
 use super::handler::{IncomingRequest, RequestHandler};
 use super::inline_server::InlineStreams;
 use super::writer::SharedWriter;
 use crate::error::StatorError;
+use crate::net::authority;
 use crate::wire::{
     Frame, INLINE_CONTROL_PATH, INLINE_RESPONSE_HEADER, InlineControl, RequestFrame, StreamId,
     WireError,
@@ -38,7 +39,7 @@ impl RequestPlaneServer {
     /// Binds the listener (`rpc_host`/`rpc_port` of `config`) and starts accepting.
     pub async fn bind(config: &RequestPlaneConfig) -> Result<Self, StatorError> {
         let (bind_host, advertise_host) = bind_and_advertise(config.rpc_host.as_deref());
-        let listener = TcpListener::bind(host_port(&bind_host, config.rpc_port))
+        let listener = TcpListener::bind(authority(&bind_host, config.rpc_port))
             .await
             .map_err(|e| {
                 StatorError::internal(format!(
@@ -56,7 +57,7 @@ impl RequestPlaneServer {
         });
         tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Self {
-            address: host_port(&advertise_host, local_addr.port()),
+            address: authority(&advertise_host, local_addr.port()),
             local_addr,
             shared,
         })

@@ -11,8 +11,9 @@ use futures::future::BoxFuture;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{RequestPlaneConfig, bind_and_advertise, host_port};
+use super::config::{RequestPlaneConfig, bind_and_advertise};
 use crate::error::StatorError;
+use crate::net::authority;
 use crate::wire::{
     CallHomeHandshake, StreamType, TcpStreamConnectionInfo, TwoPartMessage, read_frame,
 };
@@ -46,7 +47,7 @@ impl TcpStreamServer {
     /// Binds (`response_host`/`response_port` of `config`) and starts accepting.
     pub async fn bind(config: &RequestPlaneConfig) -> Result<Self, StatorError> {
         let (bind_host, advertise_host) = bind_and_advertise(config.response_host.as_deref());
-        let listener = TcpListener::bind(host_port(&bind_host, config.response_port))
+        let listener = TcpListener::bind(authority(&bind_host, config.response_port))
             .await
             .map_err(|e| {
                 StatorError::internal(format!("cannot bind the response-stream server: {e}"))
@@ -64,7 +65,7 @@ impl TcpStreamServer {
             config.max_message_size,
         ));
         Ok(Self {
-            address: host_port(&advertise_host, port),
+            address: authority(&advertise_host, port),
             // Subjects only need to be unique per server: a random prefix plus a counter.
             subject_prefix: uuid::Builder::from_random_bytes(rand::random())
                 .into_uuid()
