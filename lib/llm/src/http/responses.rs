@@ -1,6 +1,7 @@
 //! Choice events → OpenAI chat and completions chunks (SSE) or unary bodies.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 use serde::Serialize;
 use stator_protocols::openai::{
@@ -97,15 +98,43 @@ pub(crate) struct ChatShape {
     head: ResponseHead,
     role_sent: Vec<u32>,
     choices: BTreeMap<u32, (String, Option<FinishReason>)>,
+    /// The bytes of a content chunk up to its choice index (`data: {"id":…,"choices":[{"index":`).
+    content_prefix: Vec<u8>,
+    /// The bytes of a content chunk after its delta (`,"finish_reason":null,…}\n\n`).
+    content_suffix: Vec<u8>,
 }
 
 impl ChatShape {
     pub(crate) fn new(head: ResponseHead) -> Self {
+        // The frame of a content chunk is the same for every token of a response: render it
+        // once around markers and keep the two halves, so each token only writes its index
+        // and escaped text (same bytes as serializing `ChatChunkRef`).
+        let mut frame = Vec::new();
+        push_data(&mut frame, &Self::chunk(&head, 0, Some(""), None, None));
+        let marker = br#"{"index":0,"delta":{"content":""}"#;
+        let at = frame
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .expect("a content chunk contains its choice");
+        let content_prefix = frame[..at + br#"{"index":"#.len()].to_vec();
+        let content_suffix = frame[at + marker.len()..].to_vec();
         Self {
             head,
             role_sent: Vec::new(),
             choices: BTreeMap::new(),
+            content_prefix,
+            content_suffix,
         }
+    }
+
+    /// Appends a content chunk without a role (every token after a choice's first).
+    fn push_content(&self, out: &mut Vec<u8>, index: u32, text: &str) {
+        out.extend_from_slice(&self.content_prefix);
+        write!(out, "{index}").expect("writing to memory cannot fail");
+        out.extend_from_slice(br#","delta":{"content":"#);
+        serde_json::to_writer(&mut *out, text).expect("strings serialize to memory");
+        out.push(b'}');
+        out.extend_from_slice(&self.content_suffix);
     }
 
     /// `Some(Assistant)` the first time a choice shows up.
@@ -144,12 +173,15 @@ impl Shape for ChatShape {
     fn stream_event(&mut self, event: &ChoiceEvent, out: &mut Vec<u8>) {
         match event {
             ChoiceEvent::Delta { index, text, .. } => {
-                if !text.is_empty() {
-                    let role = self.role(*index);
-                    push_data(
+                if text.is_empty() {
+                    return;
+                }
+                match self.role(*index) {
+                    None => self.push_content(out, *index, text),
+                    role => push_data(
                         out,
                         &Self::chunk(&self.head, *index, Some(text), role, None),
-                    );
+                    ),
                 }
             }
             ChoiceEvent::Finish(finish) => {
@@ -317,6 +349,7 @@ mod tests {
         };
         shape.stream_event(&delta(" Q"), &mut out);
         shape.stream_event(&delta("imes"), &mut out);
+        shape.stream_event(&delta("\"é\n\u{1}\\/<"), &mut out);
         shape.stream_event(&ChoiceEvent::Finish(finish(0, 3)), &mut out);
         let choice = |content: Option<&str>, role, finish_reason| ChatChunkChoice {
             index: 0,
@@ -331,6 +364,7 @@ mod tests {
         let expected = [
             choice(Some(" Q"), Some(Role::Assistant), None),
             choice(Some("imes"), None, None),
+            choice(Some("\"é\n\u{1}\\/<"), None, None),
             choice(None, None, Some(FinishReason::Length)),
         ]
         .into_iter()
