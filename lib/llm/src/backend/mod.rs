@@ -173,9 +173,10 @@ impl Detokenizer {
         self.generated >= self.min_tokens
     }
 
-    /// Routes text through the jail (or straight out before `min_tokens`).
+    /// Routes text through the jail (or straight out before `min_tokens`, or when there is
+    /// no stop string to watch for).
     fn show(&mut self, text: &str, out: &mut BackendOutput) {
-        if !self.stops_allowed() {
+        if self.jail.is_empty() || !self.stops_allowed() {
             out.text.push_str(&self.jail.release());
             out.text.push_str(text);
             return;

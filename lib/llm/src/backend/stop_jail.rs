@@ -56,6 +56,11 @@ impl StopJail {
         }
     }
 
+    /// Whether the jail has no stop string, so it never holds text back.
+    pub fn is_empty(&self) -> bool {
+        self.stops.is_empty()
+    }
+
     /// Releases everything held (the text ended without completing a stop string).
     pub fn release(&mut self) -> String {
         std::mem::take(&mut self.held)
