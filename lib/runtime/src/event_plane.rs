@@ -24,7 +24,7 @@
 //! let publisher = plane.publisher(scope, "kv_metrics").await.unwrap();
 //! publisher.publish(&("worker-1", 42_u64)).await.unwrap();
 //! let (envelope, event) = subscriber.next_typed::<(String, u64)>().await.unwrap().unwrap();
-//! assert_eq!((envelope.sequence, event.1), (1, 42));
+//! assert_eq!((envelope.sequence, event.1), (0, 42)); // sequences start at 0, as in Dynamo
 //! # }
 //! ```
 
