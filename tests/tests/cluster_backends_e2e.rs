@@ -22,7 +22,7 @@ use stator_runtime::discovery::{
 use stator_runtime::names::EndpointId;
 
 /// Short enough that expiry tests finish quickly, long enough for keep-alive on a busy box.
-const LEASE_TTL_SECS: &str = "3";
+const LEASE_TTL_SECS: &str = "5";
 
 fn kv_metric(name: &str) -> String {
     format!("dynamo_frontend_kv_router_{name}{{model=\"{MODEL}\"}}")
