@@ -19,4 +19,4 @@ pub mod args;
 mod run;
 
 pub use args::{FrontendArgs, KvRouterArgs, RouterModeArg};
-pub use run::{Frontend, serve};
+pub use run::{Frontend, main, serve};

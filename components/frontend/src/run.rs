@@ -79,6 +79,14 @@ pub async fn serve(args: &FrontendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `frontend` binary: logging to stderr (`DYN_LOG`), parse the command line, serve until
+/// SIGINT/SIGTERM or lease loss.
+pub fn main() -> std::process::ExitCode {
+    worker::entry::init_logging();
+    let args = FrontendArgs::parse();
+    worker::entry::block_on_main(serve(&args))
+}
+
 /// Starts the embedded workers of `args` sharing `store` and `bus`.
 async fn start_workers(
     args: &FrontendArgs,

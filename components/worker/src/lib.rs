@@ -50,6 +50,7 @@
 
 pub mod args;
 pub mod engines;
+pub mod entry;
 mod error;
 pub mod publish;
 pub mod run;

@@ -1,23 +1,5 @@
 //! `worker`: serves an engine on a Dynamo-compatible endpoint until SIGINT/SIGTERM.
 
-use std::process::ExitCode;
-
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use worker::WorkerArgs;
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env("DYN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    match worker::serve(&WorkerArgs::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    worker::entry::main()
 }
