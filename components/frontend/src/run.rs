@@ -9,7 +9,7 @@ use stator_llm::http::{DEFAULT_METRICS_PREFIX, HttpConfig, HttpService};
 use stator_llm::model_manager::{KvSelectorFactory, ManagerConfig, ModelManager, RouterChoice};
 use stator_protocols::openai::ValidationOptions;
 use stator_runtime::discovery::MemStore;
-use stator_runtime::event_plane::{EventPlane, LocalBus};
+use stator_runtime::event_plane::LocalBus;
 use stator_runtime::{DiscoveryBackend, DistributedRuntime, RouterMode, RuntimeConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -140,10 +140,8 @@ impl Frontend {
         let (drt, workers) = if args.embedded() {
             let (store, bus) = (MemStore::new(), LocalBus::new());
             let workers = start_workers(args, &store, &bus).await?;
-            let discovery: Arc<dyn stator_runtime::Discovery> = Arc::new(store.client());
-            let events = EventPlane::local(Arc::clone(&discovery), bus);
             (
-                DistributedRuntime::with_parts(discovery, events, config).await?,
+                DistributedRuntime::in_process(&store, &bus, config).await?,
                 workers,
             )
         } else {

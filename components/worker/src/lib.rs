@@ -13,9 +13,8 @@
 //! use futures::StreamExt;
 //! use stator_protocols::worker::{LLMEngineOutput, PreprocessedRequest};
 //! use stator_protocols::worker::Annotated;
-//! use std::sync::Arc;
-//! use stator_runtime::discovery::{Discovery, MemStore};
-//! use stator_runtime::event_plane::{EventPlane, LocalBus};
+//! use stator_runtime::discovery::MemStore;
+//! use stator_runtime::event_plane::LocalBus;
 //! use stator_runtime::{AsyncEngine, DistributedRuntime, Endpoint, Request};
 //! use worker::{Plumbing, WorkerArgs, run_workers};
 //!
@@ -31,9 +30,7 @@
 //! let plumbing = Plumbing::InProcess { store: store.clone(), bus: bus.clone() };
 //! let workers = run_workers(&args, &plumbing).await?;
 //!
-//! let discovery: Arc<dyn Discovery> = Arc::new(store.client());
-//! let events = EventPlane::local(Arc::clone(&discovery), bus);
-//! let client_drt = DistributedRuntime::with_parts(discovery, events, args.runtime_config()?).await?;
+//! let client_drt = DistributedRuntime::in_process(&store, &bus, args.runtime_config()?).await?;
 //! let endpoint = Endpoint::from_id(&client_drt, args.endpoint_id()?)?;
 //! let client = endpoint.client::<PreprocessedRequest, Annotated<LLMEngineOutput>>().await?;
 //! client.instances().wait_for_instances().await;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use stator_llm::model_card::ModelDeploymentCard;
 use stator_mocker::{MockerConfig, MockerHandle, Simulator};
-use stator_runtime::discovery::{Discovery, EventScope, MemStore, RecordId};
-use stator_runtime::event_plane::{EventPlane, LocalBus};
+use stator_runtime::discovery::{EventScope, MemStore, RecordId};
+use stator_runtime::event_plane::LocalBus;
 use stator_runtime::names::EndpointId;
 use stator_runtime::{
     DiscoveryBackend, DistributedRuntime, Endpoint, InstanceId, RuntimeConfig, ServedEndpoint,
@@ -63,9 +63,7 @@ impl Plumbing {
         Ok(match self {
             Self::Standalone => DistributedRuntime::new(config).await?,
             Self::InProcess { store, bus } => {
-                let discovery: Arc<dyn Discovery> = Arc::new(store.client());
-                let events = EventPlane::local(Arc::clone(&discovery), bus.clone());
-                DistributedRuntime::with_parts(discovery, events, config).await?
+                DistributedRuntime::in_process(store, bus, config).await?
             }
         })
     }

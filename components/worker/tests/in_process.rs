@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -13,7 +12,7 @@ use futures::StreamExt;
 use stator_kv_router::protocols::ActiveLoad;
 use stator_protocols::worker::{Annotated, FinishReason, LLMEngineOutput, PreprocessedRequest};
 use stator_runtime::discovery::{Discovery, DiscoveryQuery, DiscoveryRecord, EventScope, MemStore};
-use stator_runtime::event_plane::{EventPlane, LocalBus};
+use stator_runtime::event_plane::LocalBus;
 use stator_runtime::router::PushRouter;
 use stator_runtime::{AsyncEngine, DistributedRuntime, Endpoint, Request};
 use worker::publish::KV_METRICS_TOPIC;
@@ -45,9 +44,7 @@ async fn client(
     args: &WorkerArgs,
     n: usize,
 ) -> (DistributedRuntime, Client) {
-    let discovery: Arc<dyn Discovery> = Arc::new(store.client());
-    let events = EventPlane::local(Arc::clone(&discovery), bus.clone());
-    let drt = DistributedRuntime::with_parts(discovery, events, args.runtime_config().unwrap())
+    let drt = DistributedRuntime::in_process(store, bus, args.runtime_config().unwrap())
         .await
         .unwrap();
     let endpoint = Endpoint::from_id(&drt, args.endpoint_id().unwrap()).unwrap();

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use stator_runtime::discovery::{
     DiscoveryQuery, DiscoveryRecord, Instance, MemStore, RequestPlaneCodec, TransportType,
 };
-use stator_runtime::event_plane::{EventPlane, LocalBus};
+use stator_runtime::event_plane::LocalBus;
 use stator_runtime::system_status::SystemStatusConfig;
 use stator_runtime::{
     AsyncEngine, DistributedRuntime, Endpoint, EndpointId, ErrorClass, InstanceId, PushRouter,
@@ -52,9 +52,7 @@ impl Cluster {
     }
 
     async fn runtime(&self, config: RuntimeConfig) -> DistributedRuntime {
-        let discovery: Arc<dyn stator_runtime::Discovery> = Arc::new(self.store.client());
-        let plane = EventPlane::local(Arc::clone(&discovery), self.bus.clone());
-        DistributedRuntime::with_parts(discovery, plane, config)
+        DistributedRuntime::in_process(&self.store, &self.bus, config)
             .await
             .expect("runtime")
     }

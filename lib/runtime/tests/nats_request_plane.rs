@@ -14,7 +14,7 @@ use servers::NatsServer;
 use stator_runtime::discovery::{
     DiscoveryQuery, DiscoveryRecord, Instance, MemStore, TransportType,
 };
-use stator_runtime::event_plane::{EventPlane, LocalBus, NatsConfig};
+use stator_runtime::event_plane::{LocalBus, NatsConfig};
 use stator_runtime::request_plane::{RequestPlaneKind, instance_subject};
 use stator_runtime::{
     AsyncEngine, DistributedRuntime, Endpoint, ErrorClass, PushRouter, Request, RequestPlaneConfig,
@@ -80,9 +80,7 @@ impl Cluster {
     }
 
     async fn runtime(&self, config: RuntimeConfig) -> DistributedRuntime {
-        let discovery: Arc<dyn stator_runtime::Discovery> = Arc::new(self.store.client());
-        let plane = EventPlane::local(Arc::clone(&discovery), self.bus.clone());
-        DistributedRuntime::with_parts(discovery, plane, config)
+        DistributedRuntime::in_process(&self.store, &self.bus, config)
             .await
             .expect("runtime")
     }

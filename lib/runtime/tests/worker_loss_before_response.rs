@@ -5,14 +5,13 @@
 #[path = "support/servers.rs"]
 mod servers;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use servers::NatsServer;
 use stator_runtime::discovery::{Discovery, DiscoveryRecord, Instance, MemStore, TransportType};
-use stator_runtime::event_plane::{EventPlane, LocalBus, NatsConfig};
+use stator_runtime::event_plane::{LocalBus, NatsConfig};
 use stator_runtime::names::EndpointId;
 use stator_runtime::request_plane::{RequestPlaneKind, instance_subject};
 use stator_runtime::{
@@ -58,8 +57,6 @@ async fn an_acked_request_fails_when_its_worker_leaves_discovery() {
     let record_id = record.id();
     worker.register(record).await.expect("register");
 
-    let client: Arc<dyn Discovery> = Arc::new(store.client());
-    let events = EventPlane::local(Arc::clone(&client), LocalBus::new());
     let config = RuntimeConfig {
         request_plane: RequestPlaneConfig {
             kind: RequestPlaneKind::Nats,
@@ -70,7 +67,7 @@ async fn an_acked_request_fails_when_its_worker_leaves_discovery() {
         },
         ..RuntimeConfig::default()
     };
-    let drt = DistributedRuntime::with_parts(client, events, config)
+    let drt = DistributedRuntime::in_process(&store, &LocalBus::new(), config)
         .await
         .expect("runtime");
     let router = Endpoint::from_id(&drt, endpoint)

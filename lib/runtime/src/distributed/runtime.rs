@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{DiscoveryBackend, EventPlaneKind, RuntimeConfig};
 use super::endpoint::{Namespace, ServedEndpoint};
-use crate::discovery::{Discovery, EtcdDiscovery, FileDiscovery, MemDiscovery};
+use crate::discovery::{Discovery, EtcdDiscovery, FileDiscovery, MemDiscovery, MemStore};
 use crate::error::StatorError;
 use crate::event_plane::{EventPlane, LocalBus};
 use crate::names::{InstanceId, validate_name};
@@ -115,6 +115,19 @@ impl DistributedRuntime {
         let config =
             RuntimeConfig::from_env().map_err(|e| StatorError::invalid_request(e.to_string()))?;
         Self::new(config).await
+    }
+
+    /// A runtime on a shared in-process discovery store and event bus: several runtimes of
+    /// one process (embedded workers and their frontend, tests) see each other's records and
+    /// events. `config.discovery_backend` is not consulted.
+    pub async fn in_process(
+        store: &MemStore,
+        bus: &LocalBus,
+        config: RuntimeConfig,
+    ) -> Result<Self, StatorError> {
+        let discovery: Arc<dyn Discovery> = Arc::new(store.client());
+        let events = EventPlane::local(Arc::clone(&discovery), bus.clone());
+        Self::with_parts(discovery, events, config).await
     }
 
     /// A runtime over an existing discovery client and event plane, e.g. several runtimes in
