@@ -1,5 +1,8 @@
 //! Byte fixtures, round trips and garbage handling of Stator's inline response frames.
 
+#[path = "support/wire.rs"]
+mod wire_support;
+
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use stator_runtime::wire::{
@@ -8,22 +11,14 @@ use stator_runtime::wire::{
     StreamId, TwoPartMessage, WireError,
 };
 
+use wire_support::{stream_roundtrip, two_part_bytes};
+
 const MAX: usize = DEFAULT_MAX_MESSAGE_SIZE;
 
 fn encode<F: Frame>(frame: &F) -> Vec<u8> {
     let mut buf = BytesMut::new();
     frame.encode(&mut buf).expect("encodable fixture");
     buf.to_vec()
-}
-
-fn two_part_bytes(header: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(header.len() as u64).to_be_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    out.extend_from_slice(&0u64.to_be_bytes());
-    out.extend_from_slice(header);
-    out.extend_from_slice(body);
-    out
 }
 
 #[test]
@@ -184,35 +179,17 @@ fn control() -> impl Strategy<Value = InlineControl> {
         })
 }
 
-/// Encodes all frames back to back, feeds the bytes in chunks of `chunk`, decodes.
-fn stream_roundtrip<F: Frame + PartialEq + std::fmt::Debug>(frames: &[F], chunk: usize) {
-    let mut wire = BytesMut::new();
-    for f in frames {
-        f.encode(&mut wire).expect("encodable");
-    }
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    for piece in wire.chunks(chunk.max(1)) {
-        buf.extend_from_slice(piece);
-        while let Some(f) = F::decode(&mut buf, MAX).expect("valid stream") {
-            out.push(f);
-        }
-    }
-    assert!(buf.is_empty());
-    assert_eq!(out, frames);
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn server_records_roundtrip(records in proptest::collection::vec(server_record(), 1..8), chunk in 1usize..64) {
-        stream_roundtrip(&records, chunk);
+        stream_roundtrip(&records, chunk, MAX);
     }
 
     #[test]
     fn inline_controls_roundtrip(controls in proptest::collection::vec(control(), 1..6), chunk in 1usize..64) {
-        stream_roundtrip(&controls, chunk);
+        stream_roundtrip(&controls, chunk, MAX);
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Byte-level fixtures for every request-plane frame, as the reference (and the Python
 //! worker that interoperated with Dynamo 1.6.1) lays them out.
 
+#[path = "support/wire.rs"]
+mod wire_support;
+
 use bytes::{Bytes, BytesMut};
 use stator_runtime::wire::{
     Ack, CallHomeHandshake, Codec, ConnectionInfo, ControlMessage, DEFAULT_MAX_MESSAGE_SIZE, Frame,
     NetworkStreamWrapper, RequestControlMessage, RequestFrame, RequestType, ResponseStreamPrologue,
     ResponseType, StreamType, TcpStreamConnectionInfo, TwoPartMessage, WireError,
 };
+
+use wire_support::two_part_bytes;
 
 const MAX: usize = DEFAULT_MAX_MESSAGE_SIZE;
 
@@ -21,17 +26,6 @@ fn decode<F: Frame>(bytes: &[u8]) -> F {
     let frame = F::decode(&mut buf, MAX).expect("valid").expect("complete");
     assert!(buf.is_empty(), "decoder must consume exactly one frame");
     frame
-}
-
-/// `struct.pack(">QQQ", len(header), len(body), 0) + header + body`
-fn two_part_bytes(header: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(header.len() as u64).to_be_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    out.extend_from_slice(&0u64.to_be_bytes());
-    out.extend_from_slice(header);
-    out.extend_from_slice(body);
-    out
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! Round-trip and robustness properties of the frame codecs.
 
+#[path = "support/wire.rs"]
+mod wire_support;
+
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use stator_runtime::wire::{Ack, Codec, Frame, NetworkStreamWrapper, RequestFrame, TwoPartMessage};
+
+use wire_support::stream_roundtrip;
 
 const MAX: usize = 1 << 20;
 
@@ -39,40 +44,22 @@ fn two_part() -> impl Strategy<Value = TwoPartMessage> {
         })
 }
 
-/// Encodes all frames back to back, then feeds the bytes in chunks of `chunk` and decodes.
-fn stream_roundtrip<F: Frame + PartialEq + std::fmt::Debug>(frames: &[F], chunk: usize) {
-    let mut wire = BytesMut::new();
-    for f in frames {
-        f.encode(&mut wire).expect("encodable");
-    }
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    for piece in wire.chunks(chunk.max(1)) {
-        buf.extend_from_slice(piece);
-        while let Some(f) = F::decode(&mut buf, MAX).expect("valid stream") {
-            out.push(f);
-        }
-    }
-    assert!(buf.is_empty());
-    assert_eq!(out, frames);
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn request_frames_roundtrip(frames in proptest::collection::vec(request_frame(), 1..6), chunk in 1usize..64) {
-        stream_roundtrip(&frames, chunk);
+        stream_roundtrip(&frames, chunk, MAX);
     }
 
     #[test]
     fn acks_roundtrip(acks in proptest::collection::vec(ack(), 1..8), chunk in 1usize..16) {
-        stream_roundtrip(&acks, chunk);
+        stream_roundtrip(&acks, chunk, MAX);
     }
 
     #[test]
     fn two_part_roundtrip(msgs in proptest::collection::vec(two_part(), 1..6), chunk in 1usize..64) {
-        stream_roundtrip(&msgs, chunk);
+        stream_roundtrip(&msgs, chunk, MAX);
     }
 
     #[test]
