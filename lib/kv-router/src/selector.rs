@@ -234,11 +234,17 @@ impl WorkerSelector {
         if workers.is_empty() {
             return Err(SelectError::NoWorkers);
         }
-        let eligible: Vec<WorkerCost> = self
-            .costs(request, overlaps, workers)
-            .into_iter()
-            .filter(|cost| !cost.busy)
-            .collect();
+        self.pick(self.costs(request, overlaps, workers), rng)
+    }
+
+    /// Pick among `costs` (as computed by [`WorkerSelector::costs`], possibly with `busy`
+    /// adjusted by the caller) the candidates that are not busy.
+    pub fn pick<R: Rng + ?Sized>(
+        &self,
+        costs: Vec<WorkerCost>,
+        rng: &mut R,
+    ) -> Result<Selection, SelectError> {
+        let eligible: Vec<WorkerCost> = costs.into_iter().filter(|cost| !cost.busy).collect();
         let logits: Vec<f64> = eligible.iter().map(|cost| cost.logit).collect();
         let index = sample_index(&logits, self.config.temperature, rng)
             .ok_or(SelectError::AllWorkersBusy)?;

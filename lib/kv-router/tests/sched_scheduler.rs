@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use stator_kv_router::config::KvRouterConfig;
-use stator_kv_router::protocols::{OverlapScores, WorkerWithDpRank};
+use stator_kv_router::protocols::{ActiveLoad, OverlapScores, WorkerWithDpRank};
 use stator_kv_router::selector::{
     KvScheduler, ScheduleError, ScheduleRequest, SelectError, WorkerCapacity,
 };
@@ -26,6 +26,7 @@ fn request<'a>(id: &'a str, local: &'a [LocalBlockHash]) -> ScheduleRequest<'a> 
         request_id: id,
         local_hashes: local,
         isl_tokens: local.len() as u64 * u64::from(BLOCK),
+        ..ScheduleRequest::default()
     }
 }
 
@@ -86,8 +87,10 @@ fn busy_workers_reject_and_saturation_queues() {
         kv_total_blocks: Some(100),
         max_num_batched_tokens: Some(40),
     };
-    scheduler.set_worker_capacity(w(1), capacity);
-    scheduler.set_worker_capacity(w(2), capacity);
+    scheduler.add_worker(w(1));
+    scheduler.add_worker(w(2));
+    scheduler.set_worker_capacity(1, capacity);
+    scheduler.set_worker_capacity(2, capacity);
     let now = Instant::now();
     let long = [prompt(1, 10), prompt(2, 10)];
     assert!(!scheduler.should_queue());
@@ -189,6 +192,75 @@ fn no_workers_is_an_error() {
     let local = prompt(1, 1);
     assert_eq!(
         scheduler.schedule(&request("a", &local), None, Instant::now()),
+        Err(ScheduleError::Select(SelectError::NoWorkers))
+    );
+}
+
+#[test]
+fn pins_bypass_busy_and_reported_load_counts() {
+    let config = KvRouterConfig {
+        active_prefill_tokens_threshold: Some(100),
+        queue_threshold: Some(10.0),
+        ..KvRouterConfig::default()
+    };
+    let mut scheduler = KvScheduler::with_seed(config, BLOCK, 5);
+    scheduler.add_worker(w(1));
+    scheduler.add_worker(w(2));
+    scheduler.add_worker(WorkerWithDpRank::new(2, 1));
+    let local = prompt(1, 2);
+    let now = Instant::now();
+    // Worker 1 reports more prefill work than the threshold: only worker 2's ranks remain.
+    scheduler.report_load(ActiveLoad {
+        worker_id: 1,
+        dp_rank: 0,
+        active_decode_blocks: None,
+        active_prefill_tokens: Some(500),
+        kv_used_blocks: None,
+    });
+    for id in ["a", "b", "c"] {
+        let pick = scheduler.schedule(&request(id, &local), None, now).unwrap();
+        assert_eq!(pick.worker.worker_id, 2);
+    }
+    // A pin goes where it says, busy or not, down to the rank.
+    let pinned = ScheduleRequest {
+        pinned_worker: Some(1),
+        ..request("d", &local)
+    };
+    assert_eq!(scheduler.schedule(&pinned, None, now).unwrap().worker, w(1));
+    let ranked = ScheduleRequest {
+        pinned_worker: Some(2),
+        pinned_dp_rank: Some(1),
+        ..request("e", &local)
+    };
+    assert_eq!(
+        scheduler.schedule(&ranked, None, now).unwrap().worker,
+        WorkerWithDpRank::new(2, 1)
+    );
+    let unknown = ScheduleRequest {
+        pinned_worker: Some(9),
+        ..request("f", &local)
+    };
+    assert_eq!(
+        scheduler.schedule(&unknown, None, now),
+        Err(ScheduleError::UnknownWorker(9))
+    );
+    // Everyone busy by report: requests should wait.
+    assert!(!scheduler.should_queue());
+    for rank in [0, 1] {
+        scheduler.report_load(ActiveLoad {
+            worker_id: 2,
+            dp_rank: rank,
+            active_decode_blocks: None,
+            active_prefill_tokens: Some(500),
+            kv_used_blocks: None,
+        });
+    }
+    assert!(scheduler.should_queue());
+    scheduler.remove_worker(1);
+    scheduler.remove_worker(2);
+    assert!(!scheduler.should_queue());
+    assert_eq!(
+        scheduler.schedule(&request("g", &local), None, now),
         Err(ScheduleError::Select(SelectError::NoWorkers))
     );
 }

@@ -1,22 +1,22 @@
 //! [`KvScheduler`]: the selector wired to active-sequence tracking and, without KV events, to
 //! the approximate-mode predictor. Not synchronized: share it behind a lock.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rustc_hash::{FxHashMap, FxHashSet};
 use stator_tokens::{LocalBlockHash, sequence_hashes};
 
 use super::{RequestShape, SelectError, Selection, WorkerLoad, WorkerSelector};
 use crate::approx::ApproxIndexer;
 use crate::config::{ApproxCachePolicy, BusyThresholds, KvRouterConfig};
-use crate::protocols::{OverlapScores, WorkerId, WorkerWithDpRank};
+use crate::protocols::{ActiveLoad, DpRank, OverlapScores, WorkerId, WorkerWithDpRank};
 use crate::queue::all_workers_saturated;
 use crate::sequences::{ActiveSequencesMultiWorker, SequenceRequest};
 
 /// A request to place.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ScheduleRequest<'a> {
     /// Unique id among active requests.
     pub request_id: &'a str,
@@ -24,6 +24,11 @@ pub struct ScheduleRequest<'a> {
     pub local_hashes: &'a [LocalBlockHash],
     /// Input sequence length in tokens.
     pub isl_tokens: u64,
+    /// Only this worker may serve it (busy thresholds do not apply), e.g. the client's
+    /// `backend_instance_id`.
+    pub pinned_worker: Option<WorkerId>,
+    /// With `pinned_worker`: only this DP rank of it.
+    pub pinned_dp_rank: Option<DpRank>,
 }
 
 /// Why a request was not placed.
@@ -35,14 +40,17 @@ pub enum ScheduleError {
     /// A request with this id is already active.
     #[error("request {0} is already active")]
     DuplicateRequest(String),
+    /// The pinned worker (or its pinned rank) is not registered.
+    #[error("worker {0} is not available")]
+    UnknownWorker(WorkerId),
 }
 
 /// Capacity facts a worker advertises (used by busy detection and queueing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerCapacity {
-    /// KV cache size in blocks.
+    /// KV cache size in blocks (per DP rank).
     pub kv_total_blocks: Option<u64>,
-    /// The engine's `max_num_batched_tokens`.
+    /// The engine's `max_num_batched_tokens` (per DP rank).
     pub max_num_batched_tokens: Option<u64>,
 }
 
@@ -65,7 +73,12 @@ pub struct WorkerCapacity {
 /// let tokens: Vec<u32> = (0..16).collect();
 /// let local = block_hashes(&tokens, 4, SaltSeed::default());
 /// let now = Instant::now();
-/// let request = |id| ScheduleRequest { request_id: id, local_hashes: &local, isl_tokens: 16 };
+/// let request = |id| ScheduleRequest {
+///     request_id: id,
+///     local_hashes: &local,
+///     isl_tokens: 16,
+///     ..ScheduleRequest::default()
+/// };
 /// let first = scheduler.schedule(&request("r1"), None, now).unwrap();
 /// scheduler.free("r1");
 /// // The predictor remembers where the prompt went: the same prompt follows it.
@@ -79,7 +92,9 @@ pub struct KvScheduler<R = StdRng> {
     block_size: u32,
     sequences: ActiveSequencesMultiWorker,
     approx: Option<ApproxIndexer>,
-    capacities: BTreeMap<WorkerWithDpRank, WorkerCapacity>,
+    capacities: FxHashMap<WorkerId, WorkerCapacity>,
+    default_capacity: WorkerCapacity,
+    reported: FxHashMap<WorkerWithDpRank, ActiveLoad>,
     rng: R,
 }
 
@@ -115,26 +130,55 @@ impl<R: Rng> KvScheduler<R> {
             selector: WorkerSelector::new(config),
             block_size,
             approx,
-            capacities: BTreeMap::new(),
+            capacities: FxHashMap::default(),
+            default_capacity: WorkerCapacity::default(),
+            reported: FxHashMap::default(),
             rng,
         }
     }
 
-    /// Make a worker a candidate.
+    /// Make a worker (one DP rank of it) a candidate.
     pub fn add_worker(&mut self, worker: WorkerWithDpRank) {
         self.sequences.add_worker(worker);
+        self.apply_capacity(worker);
     }
 
-    /// Record a worker's advertised capacity (the predictor is bounded by its KV size too).
-    pub fn set_worker_capacity(&mut self, worker: WorkerWithDpRank, capacity: WorkerCapacity) {
-        self.sequences.add_worker(worker);
-        if let (Some(approx), Some(blocks)) = (self.approx.as_mut(), capacity.kv_total_blocks) {
-            approx.set_worker_capacity(worker, usize::try_from(blocks).unwrap_or(usize::MAX));
+    /// Whether `worker` is a candidate.
+    pub fn has_worker(&self, worker: WorkerWithDpRank) -> bool {
+        self.sequences.load(worker).is_some()
+    }
+
+    /// Every candidate.
+    pub fn workers(&self) -> impl Iterator<Item = WorkerWithDpRank> + '_ {
+        self.sequences.workers()
+    }
+
+    /// Record the capacity every DP rank of `worker_id` advertises (the predictor is bounded
+    /// by its KV size too).
+    pub fn set_worker_capacity(&mut self, worker_id: WorkerId, capacity: WorkerCapacity) {
+        self.capacities.insert(worker_id, capacity);
+        self.apply_capacity_to(worker_id);
+    }
+
+    /// The capacity of every worker without one of its own (e.g. from the model card the
+    /// worker set shares).
+    pub fn set_default_capacity(&mut self, capacity: WorkerCapacity) {
+        self.default_capacity = capacity;
+        let ids: FxHashSet<WorkerId> = self.workers().map(|w| w.worker_id).collect();
+        for worker_id in ids {
+            self.apply_capacity_to(worker_id);
         }
-        self.capacities.insert(worker, capacity);
     }
 
-    /// Drop every DP rank of a worker, with its requests and predictions.
+    /// The latest load a worker reported itself (Dynamo's `kv_metrics`): busy detection
+    /// takes it into account next to the scheduler's own tracking.
+    pub fn report_load(&mut self, load: ActiveLoad) {
+        self.reported
+            .insert(WorkerWithDpRank::new(load.worker_id, load.dp_rank), load);
+    }
+
+    /// Drop every DP rank of a worker, with its requests, predictions, reported load and
+    /// capacity.
     pub fn remove_worker(&mut self, worker_id: WorkerId) {
         let ranks: Vec<_> = self
             .sequences
@@ -143,10 +187,29 @@ impl<R: Rng> KvScheduler<R> {
             .collect();
         for worker in ranks {
             self.sequences.remove_worker(worker);
-            self.capacities.remove(&worker);
         }
+        self.capacities.remove(&worker_id);
+        self.reported.retain(|owner, _| owner.worker_id != worker_id);
         if let Some(approx) = self.approx.as_mut() {
             approx.remove_worker(worker_id);
+        }
+    }
+
+    /// Merge the overlaps the scheduler predicts from its own routing decisions (when it
+    /// predicts: no KV events, or `predicted_ttl_secs`) into `overlaps`, per worker the
+    /// larger answer.
+    pub fn merge_predicted(
+        &mut self,
+        overlaps: &mut OverlapScores,
+        local_hashes: &[LocalBlockHash],
+        now: Instant,
+    ) {
+        if let Some(approx) = self.approx.as_mut() {
+            approx.expire(now);
+            for (worker, depth) in approx.find_matches(local_hashes).scores {
+                let entry = overlaps.scores.entry(worker).or_insert(0);
+                *entry = (*entry).max(depth);
+            }
         }
     }
 
@@ -166,28 +229,34 @@ impl<R: Rng> KvScheduler<R> {
                 request.request_id.to_string(),
             ));
         }
+        let candidates = self.candidates(request)?;
         let block_hashes = sequence_hashes(request.local_hashes);
         let mut overlaps = indexer_overlaps.cloned().unwrap_or_default();
-        if let Some(approx) = self.approx.as_mut() {
-            approx.expire(now);
-            for (worker, depth) in approx.find_matches(request.local_hashes).scores {
-                let entry = overlaps.scores.entry(worker).or_insert(0);
-                *entry = (*entry).max(depth);
-            }
-        }
-        let loads: Vec<(WorkerWithDpRank, WorkerLoad)> = self
+        self.merge_predicted(&mut overlaps, request.local_hashes, now);
+        let loads: FxHashMap<WorkerWithDpRank, WorkerLoad> = self
             .sequences
             .potential_blocks_and_tokens(&block_hashes)
             .into_iter()
-            .map(|(worker, load)| (worker, self.with_capacity(worker, load)))
+            .collect();
+        let candidate_loads: Vec<(WorkerWithDpRank, WorkerLoad)> = candidates
+            .into_iter()
+            .map(|worker| {
+                let load = loads.get(&worker).copied().unwrap_or(WorkerLoad {
+                    new_decode_blocks: block_hashes.len() as u64,
+                    ..WorkerLoad::default()
+                });
+                (worker, self.with_capacity(worker, load))
+            })
             .collect();
         let shape = RequestShape {
             isl_tokens: request.isl_tokens,
             block_size: self.block_size,
         };
-        let selection = self
-            .selector
-            .select(&shape, &overlaps, &loads, &mut self.rng)?;
+        let mut costs = self.selector.costs(&shape, &overlaps, &candidate_loads);
+        for (cost, (worker, load)) in costs.iter_mut().zip(&candidate_loads) {
+            cost.busy = request.pinned_worker.is_none() && self.is_busy(*worker, load);
+        }
+        let selection = self.selector.pick(costs, &mut self.rng)?;
         if let Some(approx) = self.approx.as_mut() {
             approx.record_routing(selection.worker, &block_hashes, now);
         }
@@ -203,20 +272,26 @@ impl<R: Rng> KvScheduler<R> {
     }
 
     /// Whether new requests should wait in the queue: `queue_threshold` is set and every
-    /// worker's prefill load exceeds it (see [`all_workers_saturated`]).
+    /// worker is saturated (see [`all_workers_saturated`]) or busy.
     pub fn should_queue(&self) -> bool {
         let Some(threshold) = self.selector.config().queue_threshold else {
             return false;
         };
-        let loads: Vec<WorkerLoad> = self
+        let loads: Vec<(WorkerWithDpRank, WorkerLoad)> = self
             .sequences
             .workers()
             .filter_map(|worker| {
                 let load = self.sequences.load(worker)?;
-                Some(self.with_capacity(worker, load))
+                Some((worker, self.with_capacity(worker, load)))
             })
             .collect();
-        all_workers_saturated(threshold, &loads)
+        if loads.is_empty() {
+            return false;
+        }
+        all_workers_saturated(threshold, loads.iter().map(|(_, load)| load))
+            || loads
+                .iter()
+                .all(|(worker, load)| self.is_busy(*worker, load))
     }
 
     /// The request produced its first token.
@@ -257,8 +332,78 @@ impl<R: Rng> KvScheduler<R> {
         self.selector.set_busy_thresholds(thresholds);
     }
 
+    /// Every candidate, or only the pinned worker's (rank).
+    fn candidates(
+        &self,
+        request: &ScheduleRequest<'_>,
+    ) -> Result<Vec<WorkerWithDpRank>, ScheduleError> {
+        let Some(pinned) = request.pinned_worker else {
+            let all: Vec<_> = self.sequences.workers().collect();
+            return if all.is_empty() {
+                Err(SelectError::NoWorkers.into())
+            } else {
+                Ok(all)
+            };
+        };
+        let chosen: Vec<_> = self
+            .sequences
+            .workers()
+            .filter(|worker| {
+                worker.worker_id == pinned
+                    && request
+                        .pinned_dp_rank
+                        .is_none_or(|rank| rank == worker.dp_rank)
+            })
+            .collect();
+        if chosen.is_empty() {
+            Err(ScheduleError::UnknownWorker(pinned))
+        } else {
+            Ok(chosen)
+        }
+    }
+
+    /// Busy by the scheduler's own tracking or by the worker's last reported load.
+    fn is_busy(&self, worker: WorkerWithDpRank, tracked: &WorkerLoad) -> bool {
+        if self.selector.is_busy(tracked) {
+            return true;
+        }
+        self.reported.get(&worker).is_some_and(|reported| {
+            let load = WorkerLoad {
+                active_decode_blocks: reported.active_decode_blocks.unwrap_or(0),
+                active_prefill_tokens: reported.active_prefill_tokens.unwrap_or(0),
+                ..*tracked
+            };
+            self.selector.is_busy(&load)
+        })
+    }
+
+    fn capacity_of(&self, worker_id: WorkerId) -> WorkerCapacity {
+        self.capacities
+            .get(&worker_id)
+            .copied()
+            .unwrap_or(self.default_capacity)
+    }
+
+    fn apply_capacity_to(&mut self, worker_id: WorkerId) {
+        let ranks: Vec<_> = self
+            .sequences
+            .workers()
+            .filter(|worker| worker.worker_id == worker_id)
+            .collect();
+        for worker in ranks {
+            self.apply_capacity(worker);
+        }
+    }
+
+    fn apply_capacity(&mut self, worker: WorkerWithDpRank) {
+        let blocks = self.capacity_of(worker.worker_id).kv_total_blocks;
+        if let (Some(approx), Some(blocks)) = (self.approx.as_mut(), blocks) {
+            approx.set_worker_capacity(worker, usize::try_from(blocks).unwrap_or(usize::MAX));
+        }
+    }
+
     fn with_capacity(&self, worker: WorkerWithDpRank, load: WorkerLoad) -> WorkerLoad {
-        let capacity = self.capacities.get(&worker).copied().unwrap_or_default();
+        let capacity = self.capacity_of(worker.worker_id);
         WorkerLoad {
             kv_total_blocks: capacity.kv_total_blocks,
             max_num_batched_tokens: capacity.max_num_batched_tokens,

@@ -9,16 +9,16 @@ use stator_kv_router::ThreadPoolIndexer;
 use stator_kv_router::config::{BusyThresholds, KvRouterConfig};
 use stator_kv_router::protocols::{OverlapScores, WorkerId};
 use stator_kv_router::queue::QueueKey;
-use stator_kv_router::selector::WorkerCapacity;
+use stator_kv_router::selector::{ScheduleError, ScheduleRequest, SelectError, WorkerCapacity};
 use stator_runtime::discovery::EventScope;
 use stator_runtime::event_plane::{EventSubscriber, SubscriberStats};
 use stator_runtime::router::EndpointInstances;
 use stator_runtime::{DistributedRuntime, EndpointId, ErrorClass, InstanceId, StatorError};
-use stator_tokens::{LocalBlockHash, SaltSeed, block_hashes, sequence_hashes};
+use stator_tokens::{LocalBlockHash, SaltSeed, block_hashes};
 use tokio_util::sync::CancellationToken;
 
 use super::hints::{KvDecision, KvRoutingHints};
-use super::placement::{Admission, PlaceError, PlaceRequest, Placement};
+use super::placement::{Admission, Placement};
 use super::stats::{Counters, KvRouterStats};
 use super::{KV_EVENTS_TOPIC, KV_METRICS_TOPIC, tasks};
 
@@ -195,13 +195,12 @@ impl KvRouter {
     ) -> Result<KvDecision, StatorError> {
         let seed = SaltSeed::new(hints.cache_salt.as_deref(), hints.lora_name.as_deref());
         let local = block_hashes(token_ids, self.shared.block_size as usize, seed);
-        let seq = sequence_hashes(&local);
-        let request = PlaceRequest {
+        let request = ScheduleRequest {
             request_id,
-            seq_hashes: &seq,
+            local_hashes: &local,
             isl_tokens: token_ids.len() as u64,
-            pinned: hints.backend_instance_id.map(|id| id.0),
-            dp_rank: hints.dp_rank,
+            pinned_worker: hints.backend_instance_id.map(|id| id.0),
+            pinned_dp_rank: hints.dp_rank,
         };
         let mut arrival: Option<Instant> = None;
         // Set while this request holds the queue's admission (it was woken to place).
@@ -211,7 +210,6 @@ impl KvRouter {
             let wait = {
                 let mut placement = self.shared.placement.lock();
                 let now = Instant::now();
-                placement.merge_predicted(&mut overlaps, &local, now);
                 let queue_enabled = placement.queue_enabled();
                 let may_place = !queue_enabled
                     || admission.is_some()
@@ -240,7 +238,7 @@ impl KvRouter {
                                 overlap_blocks: selection.overlap_blocks,
                             });
                         }
-                        Err(PlaceError::AllBusy) if queue_enabled => {}
+                        Err(ScheduleError::Select(SelectError::AllWorkersBusy)) if queue_enabled => {}
                         Err(e) => {
                             drop(admission.take());
                             placement.pump();
@@ -248,6 +246,7 @@ impl KvRouter {
                         }
                     }
                 }
+                placement.merge_predicted(&mut overlaps, &local, now);
                 let best = overlaps.scores.values().copied().max().unwrap_or(0);
                 let cached = u64::from(best) * u64::from(self.shared.block_size);
                 let key = QueueKey {
@@ -384,23 +383,23 @@ impl KvRouter {
             .unwrap_or_default()
     }
 
-    fn place_error(&self, error: PlaceError) -> StatorError {
+    fn place_error(&self, error: ScheduleError) -> StatorError {
         match error {
-            PlaceError::AllBusy => {
+            ScheduleError::Select(SelectError::AllWorkersBusy) => {
                 Counters::add(&self.shared.counters.rejected_busy, 1);
                 StatorError::new(ErrorClass::CapacityExhausted, ALL_WORKERS_BUSY)
                     .public_message(ALL_WORKERS_BUSY)
             }
-            PlaceError::NoWorkers => StatorError::unavailable(format!(
+            ScheduleError::Select(SelectError::NoWorkers) => StatorError::unavailable(format!(
                 "no instances of {} are available",
                 self.shared.endpoint
             )),
-            PlaceError::PinnedUnknown(id) => StatorError::unavailable(format!(
+            ScheduleError::UnknownWorker(id) => StatorError::unavailable(format!(
                 "instance {} of {} is not available",
                 InstanceId(id),
                 self.shared.endpoint
             )),
-            PlaceError::Duplicate(id) => {
+            ScheduleError::DuplicateRequest(id) => {
                 StatorError::internal(format!("kv router: request {id} is already being routed"))
             }
         }

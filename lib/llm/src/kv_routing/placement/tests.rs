@@ -3,27 +3,21 @@
 use std::time::Duration;
 
 use stator_kv_router::config::QueuePolicy;
-use stator_tokens::{SaltSeed, block_hashes, sequence_hashes};
+use stator_kv_router::selector::SelectError;
+use stator_tokens::{SaltSeed, block_hashes};
 
 use super::*;
 
-fn hashes(tokens: &[u32]) -> (Vec<LocalBlockHash>, Vec<SequenceHash>) {
-    let local = block_hashes(tokens, 4, SaltSeed::default());
-    let seq = sequence_hashes(&local);
-    (local, seq)
+fn hashes(tokens: &[u32]) -> Vec<LocalBlockHash> {
+    block_hashes(tokens, 4, SaltSeed::default())
 }
 
-fn request<'a>(
-    id: &'a str,
-    local: &'a [LocalBlockHash],
-    seq: &'a [SequenceHash],
-) -> PlaceRequest<'a> {
-    PlaceRequest {
+fn request<'a>(id: &'a str, local: &'a [LocalBlockHash]) -> ScheduleRequest<'a> {
+    ScheduleRequest {
         request_id: id,
-        seq_hashes: seq,
+        local_hashes: local,
         isl_tokens: local.len() as u64 * 4,
-        pinned: None,
-        dp_rank: None,
+        ..ScheduleRequest::default()
     }
 }
 
@@ -31,11 +25,11 @@ fn request<'a>(
 fn only_live_instances_are_candidates_and_pins_are_honoured() {
     let mut placement = Placement::new(KvRouterConfig::default(), 4, Some(1));
     let tokens: Vec<u32> = (0..16).collect();
-    let (local, seq) = hashes(&tokens);
+    let local = hashes(&tokens);
     let now = Instant::now();
     assert_eq!(
-        placement.place(&request("a", &local, &seq), &OverlapScores::default(), now),
-        Err(PlaceError::NoWorkers)
+        placement.place(&request("a", &local), &OverlapScores::default(), now),
+        Err(ScheduleError::Select(SelectError::NoWorkers))
     );
     placement.add_instance(1);
     placement.add_instance(2);
@@ -44,16 +38,16 @@ fn only_live_instances_are_candidates_and_pins_are_honoured() {
     // A worker outside the live set never wins, however much it caches.
     overlaps.scores.insert(WorkerWithDpRank::new(9, 0), 4);
     let picked = placement
-        .place(&request("a", &local, &seq), &overlaps, now)
+        .place(&request("a", &local), &overlaps, now)
         .unwrap();
     assert_eq!(picked.worker, WorkerWithDpRank::new(2, 0));
     assert_eq!(
-        placement.place(&request("a", &local, &seq), &overlaps, now),
-        Err(PlaceError::Duplicate("a".into()))
+        placement.place(&request("a", &local), &overlaps, now),
+        Err(ScheduleError::DuplicateRequest("a".into()))
     );
-    let pinned = PlaceRequest {
-        pinned: Some(1),
-        ..request("b", &local, &seq)
+    let pinned = ScheduleRequest {
+        pinned_worker: Some(1),
+        ..request("b", &local)
     };
     assert_eq!(
         placement
@@ -63,13 +57,13 @@ fn only_live_instances_are_candidates_and_pins_are_honoured() {
             .worker_id,
         1
     );
-    let gone = PlaceRequest {
-        pinned: Some(7),
-        ..request("c", &local, &seq)
+    let gone = ScheduleRequest {
+        pinned_worker: Some(7),
+        ..request("c", &local)
     };
     assert_eq!(
         placement.place(&gone, &overlaps, now),
-        Err(PlaceError::PinnedUnknown(7))
+        Err(ScheduleError::UnknownWorker(7))
     );
     placement.remove_instance(2);
     assert_eq!(placement.active_requests(), 1);
@@ -103,18 +97,18 @@ fn reported_load_makes_a_worker_busy() {
     };
     placement.report_load(full(1));
     let tokens: Vec<u32> = (0..8).collect();
-    let (local, seq) = hashes(&tokens);
+    let local = hashes(&tokens);
     let now = Instant::now();
     let mut overlaps = OverlapScores::default();
     overlaps.scores.insert(WorkerWithDpRank::new(1, 0), 2);
     let picked = placement
-        .place(&request("a", &local, &seq), &overlaps, now)
+        .place(&request("a", &local), &overlaps, now)
         .unwrap();
     assert_eq!(picked.worker.worker_id, 2);
     placement.report_load(full(2));
     assert_eq!(
-        placement.place(&request("b", &local, &seq), &overlaps, now),
-        Err(PlaceError::AllBusy)
+        placement.place(&request("b", &local), &overlaps, now),
+        Err(ScheduleError::Select(SelectError::AllWorkersBusy))
     );
     assert!(!placement.must_wait(), "no queue configured");
 }
@@ -131,11 +125,11 @@ fn queue_wakes_waiters_by_priority_when_room_frees() {
     assert!(placement.queue_enabled());
     placement.add_instance(1);
     let tokens: Vec<u32> = (0..8).collect();
-    let (local, seq) = hashes(&tokens);
+    let local = hashes(&tokens);
     let t0 = Instant::now();
     placement
         .place(
-            &request("first", &local, &seq),
+            &request("first", &local),
             &OverlapScores::default(),
             t0,
         )
