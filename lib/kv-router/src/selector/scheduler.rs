@@ -189,7 +189,8 @@ impl<R: Rng> KvScheduler<R> {
             self.sequences.remove_worker(worker);
         }
         self.capacities.remove(&worker_id);
-        self.reported.retain(|owner, _| owner.worker_id != worker_id);
+        self.reported
+            .retain(|owner, _| owner.worker_id != worker_id);
         if let Some(approx) = self.approx.as_mut() {
             approx.remove_worker(worker_id);
         }

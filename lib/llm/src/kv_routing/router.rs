@@ -238,7 +238,8 @@ impl KvRouter {
                                 overlap_blocks: selection.overlap_blocks,
                             });
                         }
-                        Err(ScheduleError::Select(SelectError::AllWorkersBusy)) if queue_enabled => {}
+                        Err(ScheduleError::Select(SelectError::AllWorkersBusy))
+                            if queue_enabled => {}
                         Err(e) => {
                             drop(admission.take());
                             placement.pump();

@@ -128,11 +128,7 @@ fn queue_wakes_waiters_by_priority_when_room_frees() {
     let local = hashes(&tokens);
     let t0 = Instant::now();
     placement
-        .place(
-            &request("first", &local),
-            &OverlapScores::default(),
-            t0,
-        )
+        .place(&request("first", &local), &OverlapScores::default(), t0)
         .unwrap();
     assert!(placement.must_wait());
     let key = |secs, jump| QueueKey {
