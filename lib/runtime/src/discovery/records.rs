@@ -47,16 +47,9 @@ impl DeviceType {
     }
 }
 
-/// The payload codec an instance accepts on the request plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestPlaneCodec {
-    /// JSON (what a peer assumes when the record names no codec).
-    #[default]
-    Json,
-    /// MessagePack with field names (`rmp_serde::to_vec_named`).
-    Msgpack,
-}
+/// The payload codec an instance accepts on the request plane (`request_plane_codec`): the
+/// request plane's own [`Codec`](crate::wire::Codec), named for the record field.
+pub type RequestPlaneCodec = crate::wire::Codec;
 
 /// One live registration of an endpoint by one process (`"type": "Endpoint"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -157,7 +157,7 @@ impl Endpoint {
             instance_id,
             transport,
             device_type: Some(DeviceType::detect()),
-            request_plane_codec: Some(config.codec.into()),
+            request_plane_codec: Some(config.codec),
         };
         let record = DiscoveryRecord::Endpoint(instance.clone());
         if let Err(e) = self.drt.discovery().register(record).await {

@@ -27,7 +27,7 @@ pub struct InstanceEntry {
 impl InstanceEntry {
     /// Builds an entry from a discovery record; `None` for a malformed transport.
     pub fn from_instance(instance: &Instance) -> Option<Self> {
-        RequestTarget::from_transport(&instance.transport, instance.codec().into())
+        RequestTarget::from_transport(&instance.transport, instance.codec())
             .ok()
             .map(|target| Self {
                 id: instance.instance_id,

@@ -90,21 +90,3 @@ impl FromStr for Codec {
         }
     }
 }
-
-impl From<crate::discovery::RequestPlaneCodec> for Codec {
-    fn from(codec: crate::discovery::RequestPlaneCodec) -> Self {
-        match codec {
-            crate::discovery::RequestPlaneCodec::Json => Self::Json,
-            crate::discovery::RequestPlaneCodec::Msgpack => Self::Msgpack,
-        }
-    }
-}
-
-impl From<Codec> for crate::discovery::RequestPlaneCodec {
-    fn from(codec: Codec) -> Self {
-        match codec {
-            Codec::Json => Self::Json,
-            Codec::Msgpack => Self::Msgpack,
-        }
-    }
-}
