@@ -180,12 +180,7 @@ impl<R: Rng> KvScheduler<R> {
     /// Drop every DP rank of a worker, with its requests, predictions, reported load and
     /// capacity.
     pub fn remove_worker(&mut self, worker_id: WorkerId) {
-        let ranks: Vec<_> = self
-            .sequences
-            .workers()
-            .filter(|worker| worker.worker_id == worker_id)
-            .collect();
-        for worker in ranks {
+        for worker in self.ranks_of(worker_id) {
             self.sequences.remove_worker(worker);
         }
         self.capacities.remove(&worker_id);
@@ -378,6 +373,14 @@ impl<R: Rng> KvScheduler<R> {
         })
     }
 
+    /// The registered DP ranks of `worker_id`.
+    fn ranks_of(&self, worker_id: WorkerId) -> Vec<WorkerWithDpRank> {
+        self.sequences
+            .workers()
+            .filter(|worker| worker.worker_id == worker_id)
+            .collect()
+    }
+
     fn capacity_of(&self, worker_id: WorkerId) -> WorkerCapacity {
         self.capacities
             .get(&worker_id)
@@ -386,12 +389,7 @@ impl<R: Rng> KvScheduler<R> {
     }
 
     fn apply_capacity_to(&mut self, worker_id: WorkerId) {
-        let ranks: Vec<_> = self
-            .sequences
-            .workers()
-            .filter(|worker| worker.worker_id == worker_id)
-            .collect();
-        for worker in ranks {
+        for worker in self.ranks_of(worker_id) {
             self.apply_capacity(worker);
         }
     }
