@@ -64,6 +64,7 @@ pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod event_plane;
+pub mod heap;
 pub mod names;
 pub mod net;
 pub mod request_plane;

@@ -82,7 +82,10 @@ pub(super) async fn build_pipeline(
         ),
     };
     tokio::task::spawn_blocking(move || {
-        ModelPipeline::new(card, client, PipelineConfig { routing: policy })
+        let pipeline = ModelPipeline::new(card, client, PipelineConfig { routing: policy });
+        // Loading the tokenizer freed several times its resident size in temporaries.
+        stator_runtime::heap::release_free_heap();
+        pipeline
     })
     .await
     .map_err(|e| PipelineError::Internal(e.to_string()))?
