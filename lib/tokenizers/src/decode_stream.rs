@@ -7,17 +7,22 @@ use crate::{TokenId, Tokenizer, TokenizerError};
 /// How many trailing prompt tokens seed the decoding window (see [`DecodeStream::with_prompt`]).
 pub const PROMPT_CONTEXT_TOKENS: usize = 5;
 
+/// Tokens a decoding window may hold after emitting before it is re-anchored on the tokens of
+/// the last emission (longer windows decode more tokens per step; shorter ones re-anchor more).
+const MAX_WINDOW: usize = 3;
+
 /// Turns a stream of token ids into text pieces, one piece per step that completed text.
 ///
 /// Decoding token by token is wrong for two reasons: a character may be split across
 /// tokens (byte-fallback and byte-level BPE emit UTF-8 bytes, so one emoji can take four
 /// tokens), and a token's text may depend on the tokens before it (SentencePiece strips the
-/// leading space of the first token it decodes). The stream therefore keeps two offsets into
-/// the ids it has seen: `prefix_offset` starts a short window of already emitted tokens that
-/// gives the decoder its context, and `read_offset` marks where unemitted tokens begin. On
-/// each step it decodes `ids[prefix..read]` and `ids[prefix..]`; the difference is the new
-/// text. Text ending in U+FFFD is an incomplete character and is held back until a later
-/// token completes it. Emitted text is never revised.
+/// leading space of the first token it decodes). The stream therefore decodes a short window:
+/// already emitted tokens that give the decoder its context (`ids[..read]`, whose text is
+/// cached), then the unemitted ones. Each step decodes the window once; the text beyond the
+/// cached context is the new text. Text ending in U+FFFD is an incomplete character and is
+/// held back until a later token completes it. Emitted text is never revised. Once the window
+/// holds more than a few emitted tokens it is re-anchored on the tokens of the last emission
+/// (their text is decoded once, on the next step), so a step costs about one short decode.
 ///
 /// Invariant: the concatenation of every piece returned by [`step`](Self::step) followed by
 /// [`flush`](Self::flush) equals `tokenizer.decode(all_ids)` for prefix-stable decoders such
@@ -26,9 +31,12 @@ pub const PROMPT_CONTEXT_TOKENS: usize = 5;
 pub struct DecodeStream {
     tokenizer: Arc<dyn Tokenizer>,
     skip_special_tokens: bool,
+    /// The window: emitted context, then unemitted ids.
     ids: Vec<TokenId>,
-    prefix_offset: usize,
-    read_offset: usize,
+    /// Where the unemitted ids begin.
+    read: usize,
+    /// The text of `ids[..read]`, once decoded (`None` right after a re-anchor).
+    context: Option<String>,
 }
 
 impl DecodeStream {
@@ -37,9 +45,9 @@ impl DecodeStream {
         Self {
             tokenizer,
             skip_special_tokens,
-            ids: Vec::new(),
-            prefix_offset: 0,
-            read_offset: 0,
+            ids: Vec::with_capacity(MAX_WINDOW + 2),
+            read: 0,
+            context: Some(String::new()),
         }
     }
 
@@ -52,38 +60,46 @@ impl DecodeStream {
         skip_special_tokens: bool,
     ) -> Self {
         let context = &prompt[prompt.len().saturating_sub(PROMPT_CONTEXT_TOKENS)..];
+        let mut ids = Vec::with_capacity(context.len().max(MAX_WINDOW) + 2);
+        ids.extend_from_slice(context);
         Self {
             tokenizer,
             skip_special_tokens,
-            ids: context.to_vec(),
-            prefix_offset: 0,
-            read_offset: context.len(),
+            ids,
+            read: context.len(),
+            context: context.is_empty().then(String::new),
         }
     }
 
     /// Pushes one token id; returns the text it completed, if any.
     pub fn step(&mut self, id: TokenId) -> Result<Option<String>, TokenizerError> {
+        let mut piece = String::new();
+        Ok(self.step_into(id, &mut piece)?.then_some(piece))
+    }
+
+    /// Pushes one token id and appends the text it completed to `out`; `true` if it
+    /// completed some (the same text [`step`](Self::step) returns, without a `String` of
+    /// its own).
+    pub fn step_into(&mut self, id: TokenId, out: &mut String) -> Result<bool, TokenizerError> {
         self.ids.push(id);
-        let prefix_text = self.decode(self.prefix_offset, self.read_offset)?;
-        let new_text = self.decode(self.prefix_offset, self.ids.len())?;
-        if new_text.len() <= prefix_text.len() || new_text.ends_with(char::REPLACEMENT_CHARACTER) {
-            return Ok(None);
+        let context_len = self.context_len()?;
+        let text = self.decode(self.ids.len())?;
+        if text.len() <= context_len
+            || text.ends_with(char::REPLACEMENT_CHARACTER)
+            || !text.is_char_boundary(context_len)
+        {
+            return Ok(false);
         }
-        let Some(piece) = new_text.get(prefix_text.len()..) else {
-            return Ok(None);
-        };
-        let piece = piece.to_owned();
-        self.advance();
-        Ok(Some(piece))
+        out.push_str(&text[context_len..]);
+        self.advance(text);
+        Ok(true)
     }
 
     /// Pushes several token ids; returns all text they completed (possibly empty).
     pub fn step_many(&mut self, ids: &[TokenId]) -> Result<String, TokenizerError> {
         let mut out = String::new();
         for &id in ids {
-            if let Some(piece) = self.step(id)? {
-                out.push_str(&piece);
-            }
+            self.step_into(id, &mut out)?;
         }
         Ok(out)
     }
@@ -91,33 +107,49 @@ impl DecodeStream {
     /// Emits whatever is still held back (an incomplete character decodes to U+FFFD).
     /// Call once, when the sequence is finished.
     pub fn flush(&mut self) -> Result<String, TokenizerError> {
-        let prefix_text = self.decode(self.prefix_offset, self.read_offset)?;
-        let new_text = self.decode(self.prefix_offset, self.ids.len())?;
-        let piece = new_text
-            .get(prefix_text.len()..)
-            .unwrap_or_default()
-            .to_owned();
-        self.advance();
+        if !self.has_pending() {
+            return Ok(String::new());
+        }
+        let context_len = self.context_len()?;
+        let text = self.decode(self.ids.len())?;
+        let piece = text.get(context_len..).unwrap_or_default().to_owned();
+        self.advance(text);
         Ok(piece)
     }
 
     /// Whether some pushed tokens have not produced text yet.
     pub fn has_pending(&self) -> bool {
-        self.read_offset < self.ids.len()
+        self.read < self.ids.len()
     }
 
-    fn decode(&self, start: usize, end: usize) -> Result<String, TokenizerError> {
+    /// The length of the context's text, decoding it if the window was re-anchored.
+    fn context_len(&mut self) -> Result<usize, TokenizerError> {
+        if let Some(context) = &self.context {
+            return Ok(context.len());
+        }
+        let context = self.decode(self.read)?;
+        let len = context.len();
+        self.context = Some(context);
+        Ok(len)
+    }
+
+    fn decode(&self, end: usize) -> Result<String, TokenizerError> {
         self.tokenizer
-            .decode(&self.ids[start..end], self.skip_special_tokens)
+            .decode(&self.ids[..end], self.skip_special_tokens)
     }
 
-    /// Moves the window forward after emitting, dropping ids no window will need again.
-    fn advance(&mut self) {
-        self.prefix_offset = self.read_offset;
-        self.read_offset = self.ids.len();
-        self.ids.drain(..self.prefix_offset);
-        self.read_offset -= self.prefix_offset;
-        self.prefix_offset = 0;
+    /// Everything pushed is emitted and `text` is the window's text: it becomes the context,
+    /// or, once the window is long, the window shrinks to the tokens just emitted.
+    fn advance(&mut self, text: String) {
+        let emitted_from = self.read;
+        self.read = self.ids.len();
+        if self.read <= MAX_WINDOW {
+            self.context = Some(text);
+            return;
+        }
+        self.ids.drain(..emitted_from);
+        self.read = self.ids.len();
+        self.context = None;
     }
 }
 
@@ -126,8 +158,7 @@ impl std::fmt::Debug for DecodeStream {
         f.debug_struct("DecodeStream")
             .field("skip_special_tokens", &self.skip_special_tokens)
             .field("window", &self.ids)
-            .field("prefix_offset", &self.prefix_offset)
-            .field("read_offset", &self.read_offset)
+            .field("read", &self.read)
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +250,42 @@ mod tests {
         let words = Words(HashMap::from([(1, " Hello"), (2, " world"), (3, "!")]));
         let mut stream = DecodeStream::new(Arc::new(words), false);
         assert_eq!(stream.step_many(&[1, 2, 3]).unwrap(), "Hello world!");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Streamed pieces (through window re-anchors) then the flush equal the full decode.
+        #[test]
+        fn streamed_bytes_equal_the_full_decode(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            prompt in proptest::collection::vec(0u32..128, 0..8),
+        ) {
+            let ids: Vec<TokenId> = bytes.iter().map(|&b| TokenId::from(b)).collect();
+            let mut stream = DecodeStream::with_prompt(Arc::new(Bytes), &prompt, false);
+            let mut text = String::new();
+            for &id in &ids {
+                if let Some(piece) = stream.step(id).unwrap() {
+                    proptest::prop_assert!(!piece.ends_with(char::REPLACEMENT_CHARACTER));
+                    text.push_str(&piece);
+                }
+            }
+            text.push_str(&stream.flush().unwrap());
+            proptest::prop_assert_eq!(text, Bytes.decode(&ids, false).unwrap());
+        }
+
+        /// Context-dependent decoders keep their context across re-anchors.
+        #[test]
+        fn streamed_words_equal_the_full_decode(ids in proptest::collection::vec(1u32..4, 1..30)) {
+            let words = Words(HashMap::from([(1, " Hello"), (2, " world"), (3, "!")]));
+            let full = words.decode(&ids, false).unwrap();
+            let mut stream = DecodeStream::new(Arc::new(words), false);
+            let mut text = String::new();
+            for &id in &ids {
+                proptest::prop_assert!(stream.step_into(id, &mut text).unwrap());
+            }
+            proptest::prop_assert_eq!(text, full);
+        }
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl Detokenizer {
                 return self.finish(out, FinishReason::Length);
             }
         } else {
+            out.token_ids.reserve_exact(delta.token_ids.len());
             for &id in delta.token_ids {
                 self.generated = self.generated.saturating_add(1);
                 out.token_ids.push(id);
@@ -137,7 +138,10 @@ impl Detokenizer {
                     out.stop_reason = Some(StopReason::TokenId(id));
                     return self.finish(out, FinishReason::Stop);
                 }
-                if let Some(piece) = self.stream.step(id)? {
+                if self.jail.is_empty() {
+                    // No stop string to watch: the text goes straight into the output.
+                    self.stream.step_into(id, &mut out.text)?;
+                } else if let Some(piece) = self.stream.step(id)? {
                     self.show(&piece, &mut out);
                     if self.finished {
                         return Ok(out);

@@ -14,7 +14,7 @@ use crate::backend::{DetokenizeOptions, Detokenizer, EngineDelta, FinishReason};
 use crate::preprocess::ModelPreprocessor;
 
 /// The worker's response stream as the push router yields it.
-pub(crate) type WorkerStream = ResponseStream<Result<Annotated<LLMEngineOutput>, StatorError>>;
+pub(crate) type WorkerStream = ResponseStream<Result<Box<Annotated<LLMEngineOutput>>, StatorError>>;
 
 /// The merged events of all choices of one response.
 pub type ChoiceStream = Pin<Box<dyn Stream<Item = Result<ChoiceEvent, PipelineError>> + Send>>;
@@ -110,7 +110,7 @@ impl ChoiceDriver {
     /// Applies one worker item; `None` when it produced nothing to report.
     fn apply(
         &mut self,
-        item: Annotated<LLMEngineOutput>,
+        item: Box<Annotated<LLMEngineOutput>>,
     ) -> Option<Result<ChoiceEvent, PipelineError>> {
         if item.is_error() {
             self.done = true;

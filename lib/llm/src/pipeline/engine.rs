@@ -12,8 +12,9 @@ use super::prepare::ChoiceRequest;
 use crate::model_card::ModelDeploymentCard;
 use crate::preprocess::ModelPreprocessor;
 
-/// The push router of a worker set's endpoint.
-pub type WorkerClient = PushRouter<PreprocessedRequest, Annotated<LLMEngineOutput>>;
+/// The push router of a worker set's endpoint. Items are boxed: each one passes through
+/// several stream layers by value, and a pointer moves cheaper than the item (same wire bytes).
+pub type WorkerClient = PushRouter<PreprocessedRequest, Box<Annotated<LLMEngineOutput>>>;
 
 /// What a [`WorkerSelector`] chose for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,10 @@ pub struct Annotated<R> {
     /// Annotation payload lines (SSE comment lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<Vec<String>>,
-    /// A structured error (the runtime's error object, kept opaque here).
+    /// A structured error (the runtime's error object, kept opaque here; boxed to keep items
+    /// small).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Value>,
+    pub error: Option<Box<Value>>,
 }
 
 fn none<R>() -> Option<R> {
@@ -60,7 +61,7 @@ impl<R> Annotated<R> {
             id: None,
             event: Some(ERROR_EVENT.to_owned()),
             comment: None,
-            error: Some(error),
+            error: Some(Box::new(error)),
         }
     }
 

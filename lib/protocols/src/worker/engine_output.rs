@@ -80,6 +80,9 @@ pub struct TopLogprob {
 }
 
 /// One response-stream item of a worker engine.
+///
+/// The rarely set JSON fields are boxed: every item travels by value through several stream
+/// layers on the frontend, and seven inline `Value`s would make each move copy ~500 bytes more.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LLMEngineOutput {
     /// Tokens generated since the previous item.
@@ -96,7 +99,7 @@ pub struct LLMEngineOutput {
     pub output_type: Option<OutputType>,
     /// Non-text content parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_parts: Option<Value>,
+    pub content_parts: Option<Box<Value>>,
     /// Cumulative log-probability of the sequence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cum_log_probs: Option<f64>,
@@ -117,25 +120,25 @@ pub struct LLMEngineOutput {
     pub index: Option<u32>,
     /// Prefill → decode KV handoff parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disaggregated_params: Option<Value>,
+    pub disaggregated_params: Option<Box<Value>>,
     /// Encoder worker result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoder_result: Option<Value>,
+    pub encoder_result: Option<Box<Value>>,
     /// Trace link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker_trace_link: Option<Value>,
+    pub worker_trace_link: Option<Box<Value>>,
     /// Engine extras.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extra_args: Option<Value>,
+    pub extra_args: Option<Box<Value>>,
     /// Usage as the engine counted it (carries `prompt_tokens_details.cached_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_usage: Option<Usage>,
     /// Opaque data surfaced as response `nvext.engine_data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine_data: Option<Value>,
+    pub engine_data: Option<Box<Value>>,
     /// Routing data reported by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routing_data: Option<Value>,
+    pub routing_data: Option<Box<Value>>,
 }
 
 impl LLMEngineOutput {

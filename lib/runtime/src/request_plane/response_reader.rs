@@ -1,5 +1,7 @@
 //! Client side of the response stream: prologue, items, end-of-stream rules, stop/kill.
 
+mod msgpack;
+
 use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -237,9 +239,16 @@ pub(crate) fn interpret<U: DeserializeOwned>(
             ))),
         };
     }
-    let wrapper: NetworkStreamWrapper<U> = codec
-        .decode(body)
-        .map_err(|e| StatorError::backend_protocol(format!("malformed stream item: {e}")))?;
+    let fast = match codec {
+        Codec::Msgpack => msgpack::from_slice(body).ok(),
+        Codec::Json => None,
+    };
+    let wrapper: NetworkStreamWrapper<U> = match fast {
+        Some(wrapper) => wrapper,
+        None => codec
+            .decode(body)
+            .map_err(|e| StatorError::backend_protocol(format!("malformed stream item: {e}")))?,
+    };
     match (wrapper.data, wrapper.complete_final) {
         (Some(_), _) if complete => Err(StatorError::backend_protocol(
             "data received after complete_final",
