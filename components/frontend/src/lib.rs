@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod allocator;
 pub mod args;
 mod run;
 

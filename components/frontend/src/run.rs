@@ -82,6 +82,7 @@ pub async fn serve(args: &FrontendArgs) -> anyhow::Result<()> {
 /// The `frontend` binary: logging to stderr (`DYN_LOG`), parse the command line, serve until
 /// SIGINT/SIGTERM or lease loss.
 pub fn main() -> std::process::ExitCode {
+    crate::allocator::tune();
     worker::entry::init_logging();
     let args = FrontendArgs::parse();
     worker::entry::block_on_main(serve(&args))

@@ -17,6 +17,8 @@ use crate::pipeline::{ChoiceEvent, ChoiceStream};
 
 /// Frames written before the body hands a buffer to hyper even if more events are ready.
 const FLUSH_BYTES: usize = 16 * 1024;
+/// Smallest buffer a poll starts with (about one chunk frame).
+const MIN_BUFFER: usize = 512;
 
 /// Records an event's tokens and usage.
 pub(crate) fn record(event: &ChoiceEvent, tracker: &mut RequestTracker, usage: &mut UsageTotals) {
@@ -39,6 +41,9 @@ struct SseBody<S> {
     tracker: RequestTracker,
     usage: UsageTotals,
     done: bool,
+    /// Capacity of the next poll's buffer: the size the previous poll wrote, so a burst of
+    /// chunks is written without regrowing (and recopying) the buffer.
+    capacity: usize,
 }
 
 impl<S: Shape> Stream for SseBody<S> {
@@ -49,13 +54,14 @@ impl<S: Shape> Stream for SseBody<S> {
         if this.done {
             return Poll::Ready(None);
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(this.capacity);
         loop {
             match this.events.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(event))) => {
                     record(&event, &mut this.tracker, &mut this.usage);
                     this.shape.stream_event(&event, &mut out);
                     if out.len() >= FLUSH_BYTES {
+                        this.capacity = out.len() + MIN_BUFFER;
                         return Poll::Ready(Some(Ok(out.into())));
                     }
                 }
@@ -77,7 +83,10 @@ impl<S: Shape> Stream for SseBody<S> {
                     return Poll::Ready(Some(Ok(out.into())));
                 }
                 Poll::Pending if out.is_empty() => return Poll::Pending,
-                Poll::Pending => return Poll::Ready(Some(Ok(out.into()))),
+                Poll::Pending => {
+                    this.capacity = out.len().max(MIN_BUFFER);
+                    return Poll::Ready(Some(Ok(out.into())));
+                }
             }
         }
     }
@@ -95,6 +104,7 @@ pub(crate) fn stream_response<S: Shape>(
         tracker,
         usage: UsageTotals::default(),
         done: false,
+        capacity: MIN_BUFFER,
     };
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = StatusCode::OK;

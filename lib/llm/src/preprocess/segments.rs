@@ -84,6 +84,9 @@ pub(crate) struct SegmentEncoder {
     added: Vec<(Box<str>, TokenId)>,
     /// Whether some added token starts with this byte.
     starts: [bool; 256],
+    /// The first character of every added token, when they all share one ASCII byte (as
+    /// `<|...|>` tokens do): the scan then jumps between its occurrences.
+    single_start: Option<char>,
     cache: Mutex<Generations>,
 }
 
@@ -111,9 +114,13 @@ impl SegmentEncoder {
         for (content, _) in &added {
             starts[usize::from(content.as_bytes()[0])] = true;
         }
+        let first = added[0].0.as_bytes()[0];
+        let single_start = (first.is_ascii() && starts.iter().filter(|&&s| s).count() == 1)
+            .then_some(char::from(first));
         let encoder = Self {
             added,
             starts,
+            single_start,
             cache: Mutex::new(Generations::default()),
         };
         encoder.agrees_with(tokenizer).then_some(encoder)
@@ -165,6 +172,15 @@ impl SegmentEncoder {
         let mut piece_start = 0;
         let mut i = 0;
         while i < bytes.len() {
+            // `i` is always on a character boundary here when the start byte is ASCII.
+            if let Some(start) = self.single_start
+                && let Some(rest) = text.get(i..)
+            {
+                match rest.find(start) {
+                    Some(offset) => i += offset,
+                    None => break,
+                }
+            }
             if self.starts[usize::from(bytes[i])]
                 && let Some((content, id)) = self
                     .added
