@@ -30,6 +30,15 @@ enum Op {
         picks: Vec<usize>,
         bogus: bool,
     },
+    /// Evict the last `count` blocks of one of the owner's chains, tail first (an engine's
+    /// order: each hash's parent is the next one), starting `skip` blocks above the tail, so
+    /// that a cut in the middle of a chain leaves orphans behind.
+    Evict {
+        owner: (u64, u32),
+        pick: usize,
+        skip: usize,
+        count: usize,
+    },
     Clear {
         owner: (u64, u32),
     },
@@ -60,6 +69,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (owner(), any::<usize>(), path(8)).prop_map(|(owner, pick, extra)| Op::Extend { owner, pick, extra }),
         3 => (owner(), prop::collection::vec(any::<usize>(), 1..4), prop::bool::weighted(0.1))
             .prop_map(|(owner, picks, bogus)| Op::Remove { owner, picks, bogus }),
+        3 => (owner(), any::<usize>(), 0usize..3, 1usize..8)
+            .prop_map(|(owner, pick, skip, count)| Op::Evict { owner, pick, skip, count }),
         1 => owner().prop_map(|owner| Op::Clear { owner }),
         1 => (0u64..4).prop_map(|worker| Op::RemoveWorker { worker }),
         5 => path(14).prop_map(|path| Op::Query { path }),
@@ -236,6 +247,29 @@ fn run(ops: Vec<Op>, padding: u64) -> Result<(), TestCaseError> {
                     hashes.insert(hashes.len() / 2, SequenceHash(0xdead_beef));
                 }
                 Some(remove_event(ow(owner), hashes))
+            }
+            Op::Evict {
+                owner,
+                pick,
+                skip,
+                count,
+            } => {
+                let held = model.held(ow(owner));
+                if held.is_empty() {
+                    None
+                } else {
+                    let tail = &paths.0[&held[pick % held.len()]];
+                    let chain = chain(tail);
+                    let end = chain.len().saturating_sub(skip);
+                    let start = end.saturating_sub(count);
+                    let hashes: Vec<SequenceHash> = chain[start..end]
+                        .iter()
+                        .rev()
+                        .map(|&(_, seq)| seq)
+                        .filter(|seq| held.binary_search(seq).is_ok())
+                        .collect();
+                    (!hashes.is_empty()).then(|| remove_event(ow(owner), hashes))
+                }
             }
             Op::Clear { owner } => Some(clear_event(ow(owner))),
             Op::RemoveWorker { worker } => {

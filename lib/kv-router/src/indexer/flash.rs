@@ -4,12 +4,13 @@
 //! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `local hash → entries` (`slots`),
 //! each entry one 32-byte bucket `(local hash, sequence hash, prefix fingerprint, owner
 //! word)`. Owners are numbered by a registry so that an entry's owners are bits of one word
-//! (up to 63 owners; higher slots are kept beside the chunk). The per-owner reverse lookup
-//! (`owner`, `rev_index`) lives with the thread that writes that owner's events.
+//! (up to 63 owners; higher slots are kept beside the chunk). Each owner's blocks (`owner`,
+//! `held`: one 32-byte bucket per block, keyed by sequence hash) live with the thread that
+//! writes that owner's events, so applying a block touches one owner bucket and one entry.
 
 mod fingerprint;
+mod held;
 mod owner;
-mod rev_index;
 mod search;
 mod slots;
 mod table;

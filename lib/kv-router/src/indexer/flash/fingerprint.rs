@@ -4,12 +4,15 @@
 //! that position. The wire's sequence hash is a serial xxh3 chain (one dependent hash per
 //! block, ~4 ns each), which would make every deep lookup cost O(depth) hash latency. The
 //! fingerprint is instead a running *sum* of independent per-block mixes,
-//! `fp[p] = Σ_{i ≤ p} mix(local[i], i)`: the mixes pipeline (no dependency between blocks)
-//! and only the 1-cycle add is serial. The index computes the same fingerprint for each block
-//! it stores under a known parent, so equal prefixes give equal fingerprints; unequal ones
-//! collide with probability about 2^-63.
+//! `fp[p] = FP_SEED + Σ_{i ≤ p} mix(local[i], i)`: the mixes pipeline (no dependency between
+//! blocks) and only the 1-cycle add is serial. The index computes the same fingerprint for each
+//! block it stores under a known parent, so equal prefixes give equal fingerprints; unequal
+//! ones collide with probability about 2^-63. Mixes are even and the seed is odd, so every
+//! fingerprint is odd: an entry stores it as is, and the even values mark an unknown
+//! fingerprint (0) and the table's vacant and deleted buckets. A block's children continue
+//! from the fingerprint in its entry.
 //!
-//! The mix of a block is `y ^ lo32(y)·hi32(y)` with `y = local ^ salt(position)`: the product
+//! The mix of a block is `(y ^ lo32(y)·hi32(y)) & !1` with `y = local ^ salt(position)`: the product
 //! of the two halves makes it non-linear, and it is one unsigned 32×32→64 multiply, which
 //! AVX2 does four at a time. A query's fingerprints are computed for every position up to
 //! its deepest probe, so this loop is most of a deep lookup's arithmetic; with AVX2 it runs
@@ -18,6 +21,9 @@
 use stator_tokens::LocalBlockHash;
 
 const POSITION_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The fingerprint of the empty prefix (odd, so that every fingerprint is).
+pub(crate) const FP_SEED: u64 = 1;
 
 /// The running sum's contribution of the block `local` at `position`.
 #[inline]
@@ -37,7 +43,7 @@ fn position_salt(position: u32) -> u64 {
 #[inline]
 fn mix_salted(local: LocalBlockHash, salt: u64) -> u64 {
     let y = local.0 ^ salt;
-    ((y & 0xFFFF_FFFF) * (y >> 32)) ^ y
+    (((y & 0xFFFF_FFFF) * (y >> 32)) ^ y) & !1
 }
 
 /// Write the running sums of `locals` (the first at salt `salt`, continuing from `sum`) into
@@ -64,10 +70,10 @@ fn fill(out: &mut [u64], locals: &[LocalBlockHash], salt: u64, sum: u64) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm_cvtsi128_si64, _mm256_add_epi64, _mm256_blend_epi32, _mm256_castsi256_si128,
-        _mm256_loadu_si256, _mm256_mul_epu32, _mm256_permute2x128_si256, _mm256_permute4x64_epi64,
-        _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_srli_epi64,
-        _mm256_storeu_si256, _mm256_xor_si256,
+        __m256i, _mm_cvtsi128_si64, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32,
+        _mm256_castsi256_si128, _mm256_loadu_si256, _mm256_mul_epu32, _mm256_permute2x128_si256,
+        _mm256_permute4x64_epi64, _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_setzero_si256,
+        _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
     };
 
     use super::{LocalBlockHash, POSITION_MUL, fill_scalar};
@@ -90,6 +96,7 @@ mod avx2 {
         );
         let step = _mm256_set1_epi64x(mul.wrapping_mul(4) as i64);
         let zero = _mm256_setzero_si256();
+        let even = _mm256_set1_epi64x(!1);
         let mut running = _mm256_set1_epi64x(sum as i64);
         for (sums, blocks) in out[..whole]
             .chunks_exact_mut(4)
@@ -99,9 +106,12 @@ mod avx2 {
             // `loadu` has no alignment requirement.
             let raw = unsafe { _mm256_loadu_si256(blocks.as_ptr().cast::<__m256i>()) };
             let salted = _mm256_xor_si256(raw, salts);
-            let mixed = _mm256_xor_si256(
-                _mm256_mul_epu32(salted, _mm256_srli_epi64::<32>(salted)),
-                salted,
+            let mixed = _mm256_and_si256(
+                _mm256_xor_si256(
+                    _mm256_mul_epu32(salted, _mm256_srli_epi64::<32>(salted)),
+                    salted,
+                ),
+                even,
             );
             // Inclusive prefix sum over the four lanes: add the lanes shifted up by one, then
             // by two.
@@ -131,13 +141,6 @@ mod avx2 {
     }
 }
 
-/// The value stored in (and compared against) an index entry for a running sum; never 0,
-/// which marks "fingerprint unknown".
-#[inline]
-pub(crate) fn tag(sum: u64) -> u64 {
-    sum | 1
-}
-
 /// Lazily extended fingerprints of one query's prefixes.
 #[derive(Debug, Default)]
 pub(crate) struct QueryFingerprints {
@@ -153,15 +156,15 @@ impl QueryFingerprints {
         self.valid = 0;
     }
 
-    /// The tag of the query's prefix `query[..=position]`.
+    /// The fingerprint of the query's prefix `query[..=position]`.
     #[inline]
-    pub(crate) fn tag_at(&mut self, query: &[LocalBlockHash], position: usize) -> u64 {
+    pub(crate) fn at(&mut self, query: &[LocalBlockHash], position: usize) -> u64 {
         let valid = self.valid;
         if valid <= position {
             if self.sums.len() <= position {
                 self.sums.resize(position + 1, 0);
             }
-            let sum = valid.checked_sub(1).map_or(0, |last| self.sums[last]);
+            let sum = valid.checked_sub(1).map_or(FP_SEED, |last| self.sums[last]);
             // Positions fit in u32 because the index accepts at most `MAX_POSITIONS` of them.
             fill(
                 &mut self.sums[valid..=position],
@@ -171,13 +174,13 @@ impl QueryFingerprints {
             );
             self.valid = position + 1;
         }
-        tag(self.sums[position])
+        self.sums[position]
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{QueryFingerprints, fill_scalar, mix, tag};
+    use super::{FP_SEED, QueryFingerprints, fill_scalar, mix};
     use proptest::prelude::*;
     use stator_tokens::LocalBlockHash;
 
@@ -192,7 +195,7 @@ mod tests {
         ) {
             let query: Vec<LocalBlockHash> = locals.into_iter().map(LocalBlockHash).collect();
             let mut expected = Vec::new();
-            let mut sum = 0u64;
+            let mut sum = FP_SEED;
             for (p, &l) in query.iter().enumerate() {
                 sum = sum.wrapping_add(mix(l, p as u32));
                 expected.push(sum);
@@ -201,14 +204,15 @@ mod tests {
             // A longer query first, so that this one reuses a buffer holding stale sums.
             let longer: Vec<LocalBlockHash> =
                 query.iter().chain(query.iter()).copied().rev().collect();
-            fps.tag_at(&longer, longer.len() - 1);
+            fps.at(&longer, longer.len() - 1);
             fps.reset();
             for probe in probes {
                 let p = probe % query.len();
-                prop_assert_eq!(fps.tag_at(&query, p), tag(expected[p]));
+                prop_assert_eq!(fps.at(&query, p), expected[p]);
+                prop_assert_eq!(expected[p] % 2, 1);
             }
             let mut scalar = vec![0; query.len()];
-            fill_scalar(&mut scalar, &query, super::position_salt(0), 0);
+            fill_scalar(&mut scalar, &query, super::position_salt(0), FP_SEED);
             prop_assert_eq!(scalar, expected);
         }
     }

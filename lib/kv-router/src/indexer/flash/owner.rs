@@ -10,19 +10,21 @@
 //! query's whole prefix up to `p`, so the search may jump over positions. The owner's lowest
 //! orphan position (its *floor*) is published to readers; below it, jumps are exact.
 //!
-//! Records live in a dense per-owner arena reached through a compact reverse index, and each
-//! record keeps its parent's arena index: a removal finds the parent (to update its child
-//! count) without a second hash probe. Freed records are reused last-freed-first, so a run
-//! stored after a tail-first eviction lands in consecutive records again.
+//! Everything the owner knows about a block sits in one bucket of its [`HeldBlocks`] table
+//! (position, local hash, parent, child count), so applying a block touches
+//! one line of owner state and one bucket of the shared table. Within a `Stored` run the
+//! position, parent and fingerprint of block `i` follow from block `i − 1`; within a
+//! `Removed` event (evicted tail first) a block's parent is usually the next hash, so its child
+//! count is settled when that hash is looked up anyway.
 
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
-use stator_tokens::{LocalBlockHash, SequenceHash};
+use stator_tokens::SequenceHash;
 
 use super::Shared;
-use super::fingerprint::{mix, tag};
-use super::rev_index::RevIndex;
+use super::fingerprint::{FP_SEED, mix};
+use super::held::{Held, HeldBlocks};
 use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
 use crate::indexer::IndexerError;
 use crate::protocols::{
@@ -30,52 +32,18 @@ use crate::protocols::{
     RouterEvent, WorkerWithDpRank,
 };
 
-/// No record (a parent index of a block stored without a cached parent).
-const NO_RECORD: u32 = u32::MAX;
-
-const LIVE: u8 = 1;
-const FP_KNOWN: u8 = 2;
-const HAS_PARENT: u8 = 4;
-
-/// Where one cached block sits, and its links.
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    seq: SequenceHash,
-    local: LocalBlockHash,
-    /// Running fingerprint sum (meaningful with `FP_KNOWN`).
-    fp_sum: u64,
-    /// Parent sequence hash (meaningful with `HAS_PARENT`).
-    parent: SequenceHash,
-    position: u32,
-    /// Cached blocks whose parent is this block.
-    children: u32,
-    /// Arena index of the parent when it was cached at store time; checked against `parent`
-    /// before use, since the parent may have been freed (and its record reused) since.
-    parent_at: u32,
-    flags: u8,
-}
-
-impl Record {
-    #[inline]
-    fn has(&self, flag: u8) -> bool {
-        self.flags & flag != 0
-    }
-}
-
 /// The write-side state of one owner.
 #[derive(Debug)]
 pub(crate) struct OwnerState {
     owner: WorkerWithDpRank,
     slot: u32,
-    index: RevIndex,
-    records: Vec<Record>,
-    /// Freed record indices, reused last-freed-first.
-    free: Vec<u32>,
+    held: HeldBlocks,
     /// Orphan count per position.
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
-    /// Scratch for the blocks of one event.
+    /// The table changes of one event, applied after the owner's own state: each chunk's
+    /// write lock is then held only for its table writes, and those are prefetched ahead.
     staged: Vec<NewBlock>,
 }
 
@@ -84,9 +52,7 @@ impl OwnerState {
         Self {
             owner,
             slot,
-            index: RevIndex::default(),
-            records: Vec::new(),
-            free: Vec::new(),
+            held: HeldBlocks::default(),
             orphans: BTreeMap::new(),
             waiting: FxHashMap::default(),
             staged: Vec::new(),
@@ -138,54 +104,29 @@ impl OwnerState {
         }
     }
 
-    /// The live record of `parent`, through the hint `at` when it still names it.
-    #[inline]
-    fn parent_record(&self, at: u32, parent: SequenceHash) -> Option<u32> {
-        match self.records.get(at as usize) {
-            Some(r) if r.has(LIVE) && r.seq == parent => Some(at),
-            _ => self.index.get(parent),
-        }
-    }
-
-    /// Hint the CPU to fetch the record of `seq` (one index probe, normally a cache hit).
-    #[inline]
-    fn prefetch_record(&self, seq: SequenceHash) {
-        if let Some(r) = self
-            .index
-            .get(seq)
-            .and_then(|at| self.records.get(at as usize))
-        {
-            super::prefetch_line(std::ptr::from_ref(r).cast());
-        }
-    }
-
-    fn allocate(&mut self, record: Record) -> u32 {
-        if let Some(at) = self.free.pop() {
-            self.records[at as usize] = record;
-            at
-        } else {
-            self.records.push(record);
-            u32::try_from(self.records.len() - 1).expect("fewer than 2^32 blocks per owner")
-        }
-    }
-
     fn store(&mut self, shared: &Shared, store: &KvCacheStoreData) -> Result<(), IndexerError> {
-        if store.blocks.is_empty() {
+        let blocks = &store.blocks;
+        if blocks.is_empty() {
             return Ok(());
         }
-        // Where the run starts, the parent's record if cached here, and its fingerprint.
-        let (start, parent_at, parent_sum) = match (store.parent_hash, store.start_position) {
-            (Some(parent), explicit) => match self.index.get(parent) {
+        // Room first, so that no bucket moves while the run is applied: a block's parent is
+        // then always the bucket found or filled for the block before it.
+        self.held.reserve(blocks.len());
+        // Where the run starts, the parent's bucket if cached here, and its fingerprint (0:
+        // unknown).
+        let (start, parent_at, parent_fp) = match (store.parent_hash, store.start_position) {
+            (Some(parent), explicit) => match self.held.find(parent) {
                 Some(at) => {
-                    let r = &self.records[at as usize];
+                    let p = self.held.at(at);
+                    let position = p.position();
                     (
-                        explicit.unwrap_or(r.position + 1),
-                        at,
-                        r.has(FP_KNOWN).then_some(r.fp_sum),
+                        explicit.unwrap_or(position + 1),
+                        Some(at),
+                        shared.table.fingerprint(position, p.local, parent),
                     )
                 }
                 None => match explicit {
-                    Some(p) => (p, NO_RECORD, if p == 0 { Some(0) } else { None }),
+                    Some(p) => (p, None, if p == 0 { FP_SEED } else { 0 }),
                     None => {
                         return Err(IndexerError::ParentBlockNotFound {
                             owner: self.owner,
@@ -196,10 +137,10 @@ impl OwnerState {
             },
             (None, explicit) => {
                 let p = explicit.unwrap_or(0);
-                (p, NO_RECORD, if p == 0 { Some(0) } else { None })
+                (p, None, if p == 0 { FP_SEED } else { 0 })
             }
         };
-        let end = u64::from(start) + store.blocks.len() as u64;
+        let end = u64::from(start) + blocks.len() as u64;
         if end > MAX_POSITIONS as u64 {
             return Err(IndexerError::PositionOutOfRange {
                 position: end - 1,
@@ -208,37 +149,29 @@ impl OwnerState {
         }
 
         self.staged.clear();
-        let blocks = &store.blocks;
         for b in blocks.iter().take(PREFETCH_AHEAD) {
-            self.index.prefetch(b.block_hash);
+            self.held.prefetch(b.block_hash);
         }
-        let mut sum = parent_sum;
+        let mut fp = parent_fp;
         let mut prev_at = parent_at;
+        let mut parent = store.parent_hash;
         for (i, b) in blocks.iter().enumerate() {
             if let Some(ahead) = blocks.get(i + PREFETCH_AHEAD) {
-                self.index.prefetch(ahead.block_hash);
+                self.held.prefetch(ahead.block_hash);
             }
             let position = start + i as u32;
-            sum = sum.map(|s| s.wrapping_add(mix(b.tokens_hash, position)));
-            self.staged.push(NewBlock {
-                position,
-                local: b.tokens_hash,
-                seq: b.block_hash,
-                fp: sum.map_or(0, tag),
-            });
-            let vacant = match self.index.find_or_vacant(b.block_hash) {
+            if fp != 0 {
+                fp = fp.wrapping_add(mix(b.tokens_hash, position));
+            }
+            let this_parent = parent;
+            parent = Some(b.block_hash);
+            let vacant = match self.held.find_or_vacant(b.block_hash) {
                 Ok(at) => {
-                    prev_at = at;
+                    // Already cached: it keeps its place, parent and fingerprint.
+                    prev_at = Some(at);
                     continue;
                 }
                 Err(vacant) => vacant,
-            };
-            let (has_parent, parent) = if i == 0 {
-                store
-                    .parent_hash
-                    .map_or((false, SequenceHash(0)), |p| (true, p))
-            } else {
-                (true, blocks[i - 1].block_hash)
             };
             let adopted = if self.waiting.is_empty() {
                 0
@@ -249,102 +182,80 @@ impl OwnerState {
                 self.drop_orphans(position + 1, adopted);
             }
             if position > 0 {
-                if prev_at == NO_RECORD {
-                    self.add_orphans(position, 1);
-                    if has_parent {
-                        *self.waiting.entry(parent).or_insert(0) += 1;
-                    }
+                if let Some(at) = prev_at {
+                    self.held.at_mut(at).children += 1;
                 } else {
-                    self.records[prev_at as usize].children += 1;
+                    self.add_orphans(position, 1);
+                    if let Some(p) = this_parent {
+                        *self.waiting.entry(p).or_insert(0) += 1;
+                    }
                 }
             }
-            let mut flags = LIVE;
-            if sum.is_some() {
-                flags |= FP_KNOWN;
-            }
-            if has_parent {
-                flags |= HAS_PARENT;
-            }
-            let at = self.allocate(Record {
-                seq: b.block_hash,
-                local: b.tokens_hash,
-                fp_sum: sum.unwrap_or(0),
-                parent,
+            self.held.fill(
+                vacant,
+                Held::new(b.block_hash, b.tokens_hash, this_parent, position, adopted),
+            );
+            self.staged.push(NewBlock {
                 position,
-                children: adopted,
-                parent_at: prev_at,
-                flags,
+                local: b.tokens_hash,
+                seq: b.block_hash,
+                fp,
             });
-            self.index.fill(vacant, b.block_hash, at);
-            prev_at = at;
+            prev_at = Some(vacant);
         }
         shared.table.insert(&self.staged, self.slot);
         Ok(())
     }
 
     fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
-        // Pass 1: the reverse index and the gap bookkeeping; pass 2: the table, grouped by
-        // position chunk with the buckets prefetched.
         self.staged.clear();
-        let mut result = Ok(());
         let hashes = &remove.block_hashes;
-        // Two-stage prefetch: index buckets `PREFETCH_AHEAD` blocks ahead, and the records of
-        // the blocks half as far ahead, whose buckets have arrived by then.
-        let half = PREFETCH_AHEAD / 2;
         for &seq in hashes.iter().take(PREFETCH_AHEAD) {
-            self.index.prefetch(seq);
+            self.held.prefetch(seq);
         }
-        for &seq in hashes.iter().take(half) {
-            self.prefetch_record(seq);
-        }
+        // The block removed last, whose parent link is settled with the next hash: an engine
+        // evicts tail first, so the parent is usually the next hash, looked up anyway.
+        let mut unlinked: Option<Held> = None;
+        let mut result = Ok(());
         for (k, &seq) in hashes.iter().enumerate() {
             if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
-                self.index.prefetch(ahead);
+                self.held.prefetch(ahead);
             }
-            if let Some(&ahead) = hashes.get(k + half) {
-                self.prefetch_record(ahead);
+            let found = self.held.find(seq);
+            if let Some(u) = unlinked.take() {
+                match found {
+                    Some(at) if u.parent() == Some(seq) => {
+                        let p = self.held.at_mut(at);
+                        p.children = p.children.saturating_sub(1);
+                    }
+                    _ => self.unlink(&u),
+                }
             }
-            let Some(at) = self.index.remove(seq) else {
+            let Some(at) = found else {
                 result = Err(IndexerError::BlockNotFound {
                     owner: self.owner,
                     block: seq,
                 });
                 break;
             };
-            let r = self.records[at as usize];
-            self.records[at as usize].flags = 0;
-            self.free.push(at);
+            let h = self.held.remove_at(at);
+            let position = h.position();
+            if h.children > 0 {
+                self.add_orphans(position + 1, h.children);
+                *self.waiting.entry(seq).or_insert(0) += h.children;
+            }
+            if position > 0 {
+                unlinked = Some(h);
+            }
             self.staged.push(NewBlock {
-                position: r.position,
-                local: r.local,
+                position,
+                local: h.local,
                 seq,
                 fp: 0,
             });
-            if r.children > 0 {
-                self.add_orphans(r.position + 1, r.children);
-                *self.waiting.entry(seq).or_insert(0) += r.children;
-            }
-            if r.position > 0 {
-                let parent = if r.has(HAS_PARENT) {
-                    self.parent_record(r.parent_at, r.parent)
-                } else {
-                    None
-                };
-                if let Some(p) = parent {
-                    let p = &mut self.records[p as usize];
-                    p.children = p.children.saturating_sub(1);
-                } else {
-                    self.drop_orphans(r.position, 1);
-                    if r.has(HAS_PARENT)
-                        && let Some(w) = self.waiting.get_mut(&r.parent)
-                    {
-                        *w -= 1;
-                        if *w == 0 {
-                            self.waiting.remove(&r.parent);
-                        }
-                    }
-                }
-            }
+        }
+        if let Some(u) = unlinked {
+            self.unlink(&u);
         }
         // No sort: the table groups consecutive blocks of one chunk under one lock, and an
         // engine's removals come in runs along a sequence (tail first), so runs are long.
@@ -352,26 +263,41 @@ impl OwnerState {
         result
     }
 
+    /// Settle the parent link of a removed block (not at position 0): one child less for a
+    /// cached parent, one orphan less otherwise.
+    fn unlink(&mut self, removed: &Held) {
+        let parent = removed.parent();
+        if let Some(at) = parent.and_then(|p| self.held.find(p)) {
+            let p = self.held.at_mut(at);
+            p.children = p.children.saturating_sub(1);
+            return;
+        }
+        self.drop_orphans(removed.position(), 1);
+        if let Some(parent) = parent
+            && let Some(w) = self.waiting.get_mut(&parent)
+        {
+            *w -= 1;
+            if *w == 0 {
+                self.waiting.remove(&parent);
+            }
+        }
+    }
+
     /// Drop every block of this owner from the table.
     pub(crate) fn clear(&mut self, shared: &Shared) {
-        self.staged.clear();
-        self.staged.extend(
-            self.records
-                .iter()
-                .filter(|r| r.has(LIVE))
-                .map(|r| NewBlock {
-                    position: r.position,
-                    local: r.local,
-                    seq: r.seq,
-                    fp: 0,
-                }),
-        );
-        self.staged.sort_unstable_by_key(|b| b.position);
-        shared.table.remove(&self.staged, self.slot);
-        self.staged = Vec::new();
-        self.index.clear();
-        self.records = Vec::new();
-        self.free = Vec::new();
+        let mut blocks: Vec<NewBlock> = self
+            .held
+            .iter()
+            .map(|h| NewBlock {
+                position: h.position(),
+                local: h.local,
+                seq: h.seq,
+                fp: 0,
+            })
+            .collect();
+        blocks.sort_unstable_by_key(|b| b.position);
+        shared.table.remove(&blocks, self.slot);
+        self.held.clear();
         self.orphans.clear();
         self.waiting.clear();
         self.waiting.shrink_to_fit();
@@ -388,16 +314,17 @@ impl OwnerState {
 
     /// Append this owner's blocks as single-block `Stored` events, parents first.
     pub(crate) fn dump(&self, next_event_id: &mut u64, out: &mut Vec<RouterEvent>) {
-        let mut blocks: Vec<&Record> = self.records.iter().filter(|r| r.has(LIVE)).collect();
-        blocks.sort_by_key(|r| (r.position, r.seq));
-        for r in blocks {
-            let parent_held = r.has(HAS_PARENT) && self.index.get(r.parent).is_some();
-            let (parent_hash, start_position) = if r.position == 0 {
+        let mut blocks: Vec<&Held> = self.held.iter().collect();
+        blocks.sort_by_key(|h| (h.position(), h.seq));
+        for h in blocks {
+            let parent = h.parent();
+            let parent_held = parent.is_some_and(|p| self.held.find(p).is_some());
+            let (parent_hash, start_position) = if h.position() == 0 {
                 (None, None)
             } else if parent_held {
-                (Some(r.parent), None)
+                (parent, None)
             } else {
-                (r.has(HAS_PARENT).then_some(r.parent), Some(r.position))
+                (parent, Some(h.position()))
             };
             out.push(RouterEvent::new(
                 self.owner.worker_id,
@@ -407,8 +334,8 @@ impl OwnerState {
                         parent_hash,
                         start_position,
                         blocks: vec![KvCacheStoredBlockData {
-                            block_hash: r.seq,
-                            tokens_hash: r.local,
+                            block_hash: h.seq,
+                            tokens_hash: h.local,
                         }],
                     }),
                     dp_rank: self.owner.dp_rank,

@@ -6,7 +6,10 @@
 //! (the same local hash under different prefixes at one position) is several buckets with the
 //! same local hash in one probe run. The owner word holds slots `0..WIDE_SLOT` as bits; an
 //! entry that also has higher slots sets [`WIDE`] and keeps those in its chunk's side map.
-//! Deletion shifts the rest of the cluster back (no tombstones), so removal really frees.
+//! Deletion leaves a tombstone (one store, no cluster shift) unless the next bucket is vacant,
+//! in which case the entry and the tombstones before it become vacant at once; insertion
+//! reuses the first tombstone of its probe run, and a resize drops the rest. A map with no
+//! entry left releases its buckets, so removal really frees.
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
@@ -14,13 +17,15 @@ use stator_tokens::{LocalBlockHash, SequenceHash};
 pub(crate) const WIDE: u64 = 1 << 63;
 /// First owner slot that does not fit in the owner word.
 pub(crate) const WIDE_SLOT: u32 = 63;
-/// Marks a vacant bucket in the fingerprint field (real tags are odd, or 0 for unknown).
+/// Marks a vacant bucket in the fingerprint field (fingerprints are odd, or 0 for unknown).
 const VACANT: u64 = 2;
+/// Marks a deleted entry whose bucket still continues a probe run.
+const TOMBSTONE: u64 = 4;
 
 /// Grow when `len + 1 > capacity · 2/3`.
 const MAX_LOAD_NUM: usize = 2;
 const MAX_LOAD_DEN: usize = 3;
-const MIN_CAPACITY: usize = 4;
+const MIN_CAPACITY: usize = 8;
 
 /// One cached prefix at a position.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +51,11 @@ impl Entry {
     fn is_vacant(&self) -> bool {
         self.fp == VACANT
     }
+
+    #[inline]
+    fn is_tombstone(&self) -> bool {
+        self.fp == TOMBSTONE
+    }
 }
 
 /// What [`PositionSlots::add_owner`] did.
@@ -62,7 +72,8 @@ pub(crate) enum Added {
 pub(crate) struct PositionSlots {
     buckets: Box<[Entry]>,
     len: usize,
-    /// Length at which the next insertion grows the buckets.
+    tombstones: usize,
+    /// Used buckets (entries and tombstones) at which the next insertion resizes.
     grow_at: usize,
 }
 
@@ -88,8 +99,13 @@ impl PositionSlots {
         if self.buckets.is_empty() {
             return;
         }
-        let p: *const Entry = &raw const self.buckets[home(local.0, self.mask())];
+        // A probe run often continues into the next line (two buckets per line): fetch it too.
+        let mask = self.mask();
+        let at = home(local.0, mask);
+        let p: *const Entry = &raw const self.buckets[at];
         super::prefetch_line(p.cast());
+        let next: *const Entry = &raw const self.buckets[((at | 1) + 1) & mask];
+        super::prefetch_line(next.cast());
     }
 
     /// Every entry cached for `local` (one per prefix), in probe order.
@@ -109,7 +125,15 @@ impl PositionSlots {
         }
     }
 
-    /// Add `slot` as an owner of `(local, seq)`, creating the entry with fingerprint tag `fp`
+    /// The fingerprint of the entry `(local, seq)`, 0 when unknown or absent.
+    #[inline]
+    pub(crate) fn fingerprint(&self, local: LocalBlockHash, seq: SequenceHash) -> u64 {
+        self.entries(local)
+            .find(|e| e.seq == seq.0)
+            .map_or(0, |e| e.fp)
+    }
+
+    /// Add `slot` as an owner of `(local, seq)`, creating the entry with fingerprint `fp`
     /// (0 unknown); an existing entry with an unknown fingerprint learns `fp`.
     #[inline]
     pub(crate) fn add_owner(
@@ -119,16 +143,30 @@ impl PositionSlots {
         fp: u64,
         slot: u32,
     ) -> Added {
-        if self.len >= self.grow_at {
-            self.resize((self.buckets.len() * 2).max(MIN_CAPACITY));
+        if self.len + self.tombstones >= self.grow_at {
+            // Rehash in place when tombstones are most of the load, else grow.
+            let capacity = if (self.len + 1) * 2 <= self.grow_at {
+                self.buckets.len()
+            } else {
+                self.buckets.len() * 2
+            };
+            self.resize(capacity.max(MIN_CAPACITY));
         }
         let bit = if slot < WIDE_SLOT { 1u64 << slot } else { WIDE };
         let mask = self.mask();
         let mut i = home(local.0, mask);
+        let mut reuse = None;
         loop {
             let b = &mut self.buckets[i];
             if b.is_vacant() {
-                *b = Entry {
+                let at = match reuse {
+                    Some(t) => {
+                        self.tombstones -= 1;
+                        t
+                    }
+                    None => i,
+                };
+                self.buckets[at] = Entry {
                     local: local.0,
                     seq: seq.0,
                     fp,
@@ -137,7 +175,9 @@ impl PositionSlots {
                 self.len += 1;
                 break;
             }
-            if b.local == local.0 && b.seq == seq.0 {
+            if b.is_tombstone() {
+                reuse = reuse.or(Some(i));
+            } else if b.local == local.0 && b.seq == seq.0 {
                 b.owners |= bit;
                 if b.fp == 0 {
                     b.fp = fp;
@@ -174,7 +214,7 @@ impl PositionSlots {
             if b.is_vacant() {
                 return false;
             }
-            if b.local == local.0 && b.seq == seq.0 {
+            if !b.is_tombstone() && b.local == local.0 && b.seq == seq.0 {
                 if slot < WIDE_SLOT {
                     b.owners &= !(1u64 << slot);
                 } else if !wide_left {
@@ -189,25 +229,30 @@ impl PositionSlots {
         }
     }
 
-    fn remove_at(&mut self, mut hole: usize) {
+    fn remove_at(&mut self, at: usize) {
         let mask = self.mask();
-        self.buckets[hole] = EMPTY;
         self.len -= 1;
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            if self.buckets[j].is_vacant() {
-                break;
-            }
-            let h = home(self.buckets[j].local, mask);
-            // Move j into the hole unless its home lies cyclically in (hole, j].
-            if (j.wrapping_sub(h) & mask) >= (j.wrapping_sub(hole) & mask) {
-                self.buckets[hole] = self.buckets[j];
-                self.buckets[j] = EMPTY;
-                hole = j;
-            }
+        if self.len == 0 {
+            // Only tombstones left: keep the buckets, vacate them all.
+            self.buckets.fill(EMPTY);
+            self.tombstones = 0;
+            return;
         }
-        if self.buckets.len() > MIN_CAPACITY && self.len * 8 < self.buckets.len() {
+        if self.buckets[(at + 1) & mask].is_vacant() {
+            // The probe run ends here: vacate this bucket and the tombstones before it.
+            self.buckets[at] = EMPTY;
+            let mut i = at.wrapping_sub(1) & mask;
+            while self.buckets[i].is_tombstone() {
+                self.buckets[i] = EMPTY;
+                self.tombstones -= 1;
+                i = i.wrapping_sub(1) & mask;
+            }
+        } else {
+            self.buckets[at].fp = TOMBSTONE;
+            self.buckets[at].owners = 0;
+            self.tombstones += 1;
+        }
+        if self.buckets.len() > MIN_CAPACITY && self.len * 16 < self.buckets.len() {
             self.resize((self.buckets.len() / 4).max(MIN_CAPACITY));
         }
     }
@@ -216,8 +261,9 @@ impl PositionSlots {
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; capacity].into_boxed_slice());
         // Grow once `len + 1 > capacity · MAX_LOAD`.
         self.grow_at = capacity * MAX_LOAD_NUM / MAX_LOAD_DEN;
+        self.tombstones = 0;
         let mask = self.mask();
-        for e in old.iter().filter(|e| !e.is_vacant()) {
+        for e in old.iter().filter(|e| !e.is_vacant() && !e.is_tombstone()) {
             let mut i = home(e.local, mask);
             while !self.buckets[i].is_vacant() {
                 i = (i + 1) & mask;
@@ -247,7 +293,7 @@ impl<'a> Iterator for Entries<'a> {
                 return None;
             }
             self.at = (self.at + 1) & self.mask;
-            if b.local == self.local {
+            if b.local == self.local && !b.is_tombstone() {
                 return Some(b);
             }
         }
@@ -291,6 +337,9 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(map.len, model.len());
+                let used = map.buckets.iter().filter(|e| !e.is_vacant()).count();
+                prop_assert_eq!(used, map.len + map.tombstones);
+                prop_assert!(map.len == 0 || used < map.buckets.len());
                 for (&(l, s), &w) in &model {
                     let found: Vec<u64> = map
                         .entries(LocalBlockHash(l))

@@ -82,7 +82,7 @@ struct Chunk {
     data: RwLock<ChunkData>,
 }
 
-/// One block to insert: position, local hash, sequence hash and fingerprint tag (0 unknown).
+/// One block to insert: position, local hash, sequence hash and fingerprint (0 unknown).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NewBlock {
     pub(crate) position: u32,
@@ -190,6 +190,19 @@ impl Table {
         }
     }
 
+    /// The fingerprint of the entry `(position, local, seq)`, 0 when unknown or absent.
+    pub(crate) fn fingerprint(
+        &self,
+        position: u32,
+        local: LocalBlockHash,
+        seq: SequenceHash,
+    ) -> u64 {
+        self.chunk(position as usize).map_or(0, |chunk| {
+            chunk.data.read().maps[position as usize & (POSITIONS_PER_CHUNK - 1)]
+                .fingerprint(local, seq)
+        })
+    }
+
     /// A reader that keeps the read lock of the chunk it last probed.
     pub(crate) fn reader(&self) -> Reader<'_> {
         Reader {
@@ -253,7 +266,7 @@ impl Reader<'_> {
         let Some(first) = entries.next() else {
             return;
         };
-        let fp = state.fps.tag_at(query, position);
+        let fp = state.fps.at(query, position);
         for e in std::iter::once(first).chain(entries) {
             if !entry_matches(e, fp, query, position, state) {
                 continue;
