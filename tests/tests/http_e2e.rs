@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 use stator_e2e::{Cluster, ClusterSpec, MODEL, request};
+use stator_runtime::EndpointId;
+use stator_runtime::discovery::{Discovery, DiscoveryQuery, FileDiscovery, FileDiscoveryConfig};
 
 fn cluster() -> Cluster {
     let mut spec = ClusterSpec::echo(
@@ -250,4 +252,81 @@ fn errors_have_the_reference_shape() {
     );
     let resp = c.get("/v1/models/nope");
     assert_eq!(resp.status, 404);
+}
+
+/// The generate endpoint's instance ids, read from the cluster's file discovery.
+fn worker_instances(c: &Cluster) -> Vec<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let discovery = FileDiscovery::open(FileDiscoveryConfig::new(c.dir().join("kv")))
+            .await
+            .expect("discovery dir");
+        let endpoint = EndpointId::parse("dynamo/backend/generate").expect("valid endpoint");
+        let records = discovery
+            .list(&DiscoveryQuery::Endpoint(endpoint))
+            .await
+            .expect("list instances");
+        records.iter().map(|r| r.instance_id().0).collect()
+    })
+}
+
+#[test]
+fn extra_fields_report_the_worker_and_timing() {
+    let c = cluster();
+    let instances = worker_instances(&c);
+    assert_eq!(instances.len(), 1, "one echo worker: {instances:?}");
+    let nvext = json!({"nvext": {"extra_fields": ["worker_id", "timing"]}, "max_tokens": 3});
+
+    let resp = c.post_json("/v1/chat/completions", &chat("Hello there", &nvext));
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let body = resp.json();
+    assert_eq!(body["nvext"]["worker_id"]["decode_worker_id"], instances[0]);
+    assert_eq!(
+        body["nvext"]["worker_id"]["prefill_worker_id"],
+        instances[0]
+    );
+    let timing = &body["nvext"]["timing"];
+    assert!(timing["request_received_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    let ttft = timing["ttft_ms"].as_f64().unwrap();
+    let total = timing["total_time_ms"].as_f64().unwrap();
+    assert!(ttft > 0.0 && ttft <= total, "{timing}");
+
+    let mut stream = nvext.clone();
+    stream["stream"] = json!(true);
+    let resp = c.post_json(
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "Hello there", "max_tokens": 3, "stream": true,
+                "nvext": {"extra_fields": ["worker_id"]}}),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let data = resp.sse_data();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("chunk json"))
+        .collect();
+    let last = chunks.last().expect("a finish chunk");
+    assert!(last["choices"][0]["finish_reason"].is_string(), "{last}");
+    assert_eq!(last["nvext"]["worker_id"]["decode_worker_id"], instances[0]);
+    assert!(last["nvext"].get("timing").is_none());
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c.get("nvext").is_none())
+    );
+
+    let resp = c.post_json("/v1/chat/completions", &chat("Hello there", &stream));
+    let data = resp.sse_data();
+    let last: Value = serde_json::from_str(&data[data.len() - 2]).expect("chunk json");
+    assert_eq!(last["nvext"]["worker_id"]["decode_worker_id"], instances[0]);
+    assert!(last["nvext"]["timing"]["total_time_ms"].as_f64().unwrap() > 0.0);
+
+    // Without extra_fields no nvext appears.
+    let resp = c.post_json(
+        "/v1/chat/completions",
+        &chat("Hello there", &json!({"max_tokens": 2})),
+    );
+    assert!(resp.json().get("nvext").is_none());
 }

@@ -9,6 +9,7 @@
 //! same event stream. A client that disconnects kills the request, which sends `kill` to the
 //! worker, and is counted in `disconnected_clients` and `model_cancellation_total`.
 
+mod extra_fields;
 mod metrics;
 mod openai;
 mod responses;

@@ -10,6 +10,7 @@ mod choice;
 mod engine;
 mod error;
 mod prepare;
+mod timing;
 
 pub use choice::{ChoiceEvent, ChoiceStream, FinishInfo};
 pub use engine::{
@@ -17,3 +18,4 @@ pub use engine::{
 };
 pub use error::PipelineError;
 pub use prepare::ChoiceRequest;
+pub use timing::ChoiceReport;

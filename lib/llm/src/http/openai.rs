@@ -10,11 +10,13 @@ use axum::response::Response;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use stator_protocols::ErrorBody;
+use stator_protocols::nvext::NvExt;
 use stator_protocols::openai::{ChatCompletionRequest, CompletionRequest, Validate, parse_request};
 use stator_protocols::worker::RoutingHints;
 use stator_runtime::Context;
 
 use super::AppState;
+use super::extra_fields::ExtraFields;
 use super::metrics::{RequestTracker, UNKNOWN_MODEL};
 use super::responses::{ChatShape, CompletionShape, ResponseHead, Shape, UsageTotals};
 use super::sse::{record, stream_response};
@@ -39,6 +41,7 @@ trait Api {
     fn model(req: &Self::Req) -> &str;
     fn is_stream(req: &Self::Req) -> bool;
     fn include_usage(req: &Self::Req) -> bool;
+    fn nvext(req: &Self::Req) -> Option<&NvExt>;
     fn prepare(
         pipeline: &ModelPipeline,
         req: &Self::Req,
@@ -61,6 +64,9 @@ impl Api for Chat {
     }
     fn include_usage(req: &Self::Req) -> bool {
         req.include_usage()
+    }
+    fn nvext(req: &Self::Req) -> Option<&NvExt> {
+        req.nvext.as_ref()
     }
     fn prepare(
         pipeline: &ModelPipeline,
@@ -88,6 +94,9 @@ impl Api for Completions {
     }
     fn include_usage(req: &Self::Req) -> bool {
         req.include_usage()
+    }
+    fn nvext(req: &Self::Req) -> Option<&NvExt> {
+        req.nvext.as_ref()
     }
     fn prepare(
         pipeline: &ModelPipeline,
@@ -214,6 +223,7 @@ async fn handle<A: Api>(state: Arc<AppState>, headers: &HeaderMap, body: Body) -
         model,
         created: unix_now(),
         include_usage: A::include_usage(&req),
+        extra: ExtraFields::of(A::nvext(&req)),
     };
     drop(req);
     let events = match Box::pin(pipeline.generate(choices, &context)).await {

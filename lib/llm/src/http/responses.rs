@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use serde::Serialize;
+use stator_protocols::nvext::NvExtResponse;
 use stator_protocols::openai::{
     CHAT_COMPLETION_CHUNK_OBJECT, ChatChoice, ChatCompletionChunk, ChatCompletionResponse,
     ChatResponseMessage, CompletionChoice, CompletionChunk, CompletionResponse, FinishReason,
     PromptTokensDetails, Role, Usage,
 };
 
+use super::extra_fields::ExtraFields;
 use crate::pipeline::{ChoiceEvent, FinishInfo};
 
 /// Token accounting summed over the choices of a response.
@@ -58,6 +60,9 @@ pub(crate) struct ResponseHead {
     pub(crate) model: String,
     pub(crate) created: u64,
     pub(crate) include_usage: bool,
+    /// The `nvext.extra_fields` asked for (carried on each choice's finish chunk and on the
+    /// unary body).
+    pub(crate) extra: ExtraFields,
 }
 
 fn push_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
@@ -75,6 +80,8 @@ struct ChatChunkRef<'a> {
     created: u64,
     model: &'a str,
     object: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nvext: Option<NvExtResponse>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +105,7 @@ pub(crate) struct ChatShape {
     head: ResponseHead,
     role_sent: Vec<u32>,
     choices: BTreeMap<u32, (String, Option<FinishReason>)>,
+    nvext: FirstChoiceNvExt,
     /// The bytes of a content chunk up to its choice index (`data: {"id":…,"choices":[{"index":`).
     content_prefix: Vec<u8>,
     /// The bytes of a content chunk after its delta (`,"finish_reason":null,…}\n\n`).
@@ -122,6 +130,7 @@ impl ChatShape {
             head,
             role_sent: Vec::new(),
             choices: BTreeMap::new(),
+            nvext: FirstChoiceNvExt::default(),
             content_prefix,
             content_suffix,
         }
@@ -165,6 +174,7 @@ impl ChatShape {
             created: head.created,
             model: &head.model,
             object: CHAT_COMPLETION_CHUNK_OBJECT,
+            nvext: None,
         }
     }
 }
@@ -186,7 +196,9 @@ impl Shape for ChatShape {
             }
             ChoiceEvent::Finish(finish) => {
                 let role = self.role(finish.index);
-                let chunk = Self::chunk(&self.head, finish.index, None, role, Some(finish.reason));
+                let mut chunk =
+                    Self::chunk(&self.head, finish.index, None, role, Some(finish.reason));
+                chunk.nvext = self.head.extra.response(finish);
                 push_data(out, &chunk);
             }
         }
@@ -211,6 +223,7 @@ impl Shape for ChatShape {
                 self.choices.entry(index).or_default().0.push_str(&text);
             }
             ChoiceEvent::Finish(finish) => {
+                self.nvext.offer(self.head.extra, &finish);
                 self.choices.entry(finish.index).or_default().1 = Some(finish.reason);
             }
         }
@@ -233,7 +246,27 @@ impl Shape for ChatShape {
             })
             .collect();
         response.usage = Some(usage.to_usage());
+        response.nvext = self.nvext.0.map(|(_, nvext)| nvext);
         serde_json::to_vec(&response).expect("responses serialize to memory")
+    }
+}
+
+/// The unary body's `nvext`: the lowest-index choice's (one worker per choice).
+#[derive(Default)]
+struct FirstChoiceNvExt(Option<(u32, NvExtResponse)>);
+
+impl FirstChoiceNvExt {
+    fn offer(&mut self, extra: ExtraFields, finish: &FinishInfo) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|(index, _)| *index < finish.index)
+        {
+            return;
+        }
+        if let Some(nvext) = extra.response(finish) {
+            self.0 = Some((finish.index, nvext));
+        }
     }
 }
 
@@ -241,6 +274,7 @@ impl Shape for ChatShape {
 pub(crate) struct CompletionShape {
     head: ResponseHead,
     choices: BTreeMap<u32, CompletionChoice>,
+    nvext: FirstChoiceNvExt,
 }
 
 impl CompletionShape {
@@ -248,6 +282,7 @@ impl CompletionShape {
         Self {
             head,
             choices: BTreeMap::new(),
+            nvext: FirstChoiceNvExt::default(),
         }
     }
 
@@ -270,11 +305,16 @@ impl Shape for CompletionShape {
                 ..CompletionChoice::default()
             },
             ChoiceEvent::Delta { .. } => return,
-            ChoiceEvent::Finish(finish) => CompletionChoice {
-                index: finish.index,
-                finish_reason: Some(finish.reason),
-                ..CompletionChoice::default()
-            },
+            ChoiceEvent::Finish(finish) => {
+                let mut chunk = self.chunk(vec![CompletionChoice {
+                    index: finish.index,
+                    finish_reason: Some(finish.reason),
+                    ..CompletionChoice::default()
+                }]);
+                chunk.nvext = self.head.extra.response(finish);
+                push_data(out, &chunk);
+                return;
+            }
         };
         push_data(out, &self.chunk(vec![choice]));
     }
@@ -290,7 +330,10 @@ impl Shape for CompletionShape {
     fn fold(&mut self, event: ChoiceEvent) {
         let (index, text, finish_reason) = match event {
             ChoiceEvent::Delta { index, text, .. } => (index, text, None),
-            ChoiceEvent::Finish(finish) => (finish.index, String::new(), Some(finish.reason)),
+            ChoiceEvent::Finish(finish) => {
+                self.nvext.offer(self.head.extra, &finish);
+                (finish.index, String::new(), Some(finish.reason))
+            }
         };
         let choice = self
             .choices
@@ -309,6 +352,7 @@ impl Shape for CompletionShape {
         let choices = std::mem::take(&mut self.choices).into_values().collect();
         let mut response = self.chunk(choices);
         response.usage = Some(usage.to_usage().into());
+        response.nvext = self.nvext.0.take().map(|(_, nvext)| nvext);
         serde_json::to_vec(&response).expect("responses serialize to memory")
     }
 }
@@ -325,6 +369,7 @@ mod tests {
             model: "m".into(),
             created: 7,
             include_usage,
+            extra: ExtraFields::default(),
         }
     }
 
@@ -335,6 +380,7 @@ mod tests {
             prompt_tokens,
             completion_tokens: 2,
             cached_tokens: None,
+            report: None,
         }
     }
 

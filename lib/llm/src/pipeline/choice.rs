@@ -10,6 +10,7 @@ use stator_runtime::{ResponseStream, StatorError};
 
 use super::engine::WorkerHooks;
 use super::error::PipelineError;
+use super::timing::{ChoiceReport, Timing};
 use crate::backend::{DetokenizeOptions, Detokenizer, EngineDelta, FinishReason};
 use crate::preprocess::ModelPreprocessor;
 
@@ -48,6 +49,8 @@ pub struct FinishInfo {
     pub completion_tokens: u32,
     /// Prompt tokens served from the KV cache, when the worker or router reported them.
     pub cached_tokens: Option<u32>,
+    /// Which worker ran the choice, and its timing.
+    pub report: Option<ChoiceReport>,
 }
 
 /// Drives one worker stream through a detokenizer.
@@ -59,6 +62,7 @@ pub(crate) struct ChoiceDriver {
     cached_tokens: Option<u32>,
     queued: Option<ChoiceEvent>,
     hooks: Option<WorkerHooks>,
+    timing: Timing,
     done: bool,
 }
 
@@ -70,6 +74,7 @@ impl ChoiceDriver {
         detokenize: &DetokenizeOptions,
         worker: WorkerStream,
         hooks: Option<WorkerHooks>,
+        timing: Timing,
     ) -> Self {
         let cached_tokens = hooks.as_ref().map(WorkerHooks::overlap_tokens);
         Self {
@@ -80,6 +85,7 @@ impl ChoiceDriver {
             cached_tokens,
             queued: None,
             hooks,
+            timing,
             done: false,
         }
     }
@@ -104,6 +110,7 @@ impl ChoiceDriver {
             } else {
                 None
             },
+            report: Some(self.timing.report()),
         }))
     }
 
@@ -141,10 +148,11 @@ impl ChoiceDriver {
             }
         };
         let tokens = out.token_ids.len() as u32;
-        if tokens > 0
-            && let Some(hooks) = self.hooks.as_mut()
-        {
-            hooks.first_token();
+        if tokens > 0 {
+            self.timing.first_token();
+            if let Some(hooks) = self.hooks.as_mut() {
+                hooks.first_token();
+            }
         }
         let finish = out.finish_reason.as_ref().map(|r| self.finish(r));
         let delta = (tokens > 0 || !out.text.is_empty()).then_some(ChoiceEvent::Delta {

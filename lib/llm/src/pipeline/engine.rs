@@ -1,6 +1,7 @@
 //! [`ModelPipeline`]: one worker set's engine, and how it picks a worker.
 
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use stator_protocols::worker::{Annotated, LLMEngineOutput, PreprocessedRequest, RoutingHints};
@@ -9,6 +10,7 @@ use stator_runtime::{Context, InstanceId, PushRouter, Request, RouterMode, Stato
 use super::choice::{ChoiceDriver, ChoiceStream, WorkerStream};
 use super::error::PipelineError;
 use super::prepare::ChoiceRequest;
+use super::timing::{ServedBy, Timing};
 use crate::model_card::ModelDeploymentCard;
 use crate::preprocess::ModelPreprocessor;
 
@@ -170,6 +172,8 @@ impl ModelPipeline {
         choices: Vec<ChoiceRequest>,
         context: &Context,
     ) -> Result<ChoiceStream, PipelineError> {
+        let received = Instant::now();
+        let received_at = SystemTime::now();
         let single = choices.len() == 1;
         let mut drivers = Vec::with_capacity(choices.len());
         for choice in choices {
@@ -185,7 +189,7 @@ impl ModelPipeline {
             } else {
                 0
             };
-            let (worker, hooks) = self.route(choice.request, ctx).await?;
+            let (worker, hooks, served_by) = self.route(choice.request, ctx).await?;
             drivers.push(ChoiceDriver::new(
                 choice.index,
                 prompt_tokens,
@@ -193,6 +197,7 @@ impl ModelPipeline {
                 &choice.detokenize,
                 worker,
                 hooks,
+                Timing::new(received, received_at, served_by),
             ));
         }
         Ok(if single {
@@ -206,58 +211,55 @@ impl ModelPipeline {
         &self,
         mut request: PreprocessedRequest,
         context: Context,
-    ) -> Result<(WorkerStream, Option<WorkerHooks>), PipelineError> {
+    ) -> Result<(WorkerStream, Option<WorkerHooks>, ServedBy), PipelineError> {
         let pinned = request
             .routing
             .as_ref()
             .and_then(|r| r.backend_instance_id.or(r.decode_worker_id));
         let route_err = |e| PipelineError::from_route(&self.model, e);
-        if let Some(id) = pinned {
-            let stream = self
-                .client
-                .direct(Request::with_context(request, context), InstanceId(id))
-                .await
-                .map_err(route_err)?;
-            return Ok((stream, None));
-        }
-        match &self.routing {
-            RoutingPolicy::Push(mode) => {
-                let stream = self
-                    .client
-                    .generate_with(Request::with_context(request, context), *mode)
-                    .await
-                    .map_err(route_err)?;
-                Ok((stream, None))
-            }
-            RoutingPolicy::Direct => Err(PipelineError::InvalidRequest(
-                "router mode direct needs a target worker: set nvext.backend_instance_id or the \
-                 x-dynamo-worker-instance-id header"
-                    .to_owned(),
-            )),
-            RoutingPolicy::Selector(selector) => {
-                let id = context.id().to_owned();
-                let choice = selector
-                    .select(&id, &request.token_ids, request.routing.as_ref())
-                    .await
-                    .map_err(|e| match e.http_status() {
-                        503 => PipelineError::NotReady(self.model.clone()),
-                        _ => PipelineError::Worker(e),
-                    })?;
-                let hooks = WorkerHooks::new(Arc::clone(selector), id, choice.overlap_tokens);
-                if let Some(rank) = choice.dp_rank {
-                    request
-                        .routing
-                        .get_or_insert_with(RoutingHints::default)
-                        .dp_rank = Some(rank);
+        let (instance_id, hooks) = if let Some(id) = pinned {
+            (InstanceId(id), None)
+        } else {
+            match &self.routing {
+                RoutingPolicy::Push(mode) => (self.client.choose(*mode).map_err(route_err)?, None),
+                RoutingPolicy::Direct => {
+                    return Err(PipelineError::InvalidRequest(
+                        "router mode direct needs a target worker: set nvext.backend_instance_id \
+                         or the x-dynamo-worker-instance-id header"
+                            .to_owned(),
+                    ));
                 }
-                let stream = self
-                    .client
-                    .direct(Request::with_context(request, context), choice.instance_id)
-                    .await
-                    .map_err(route_err)?;
-                Ok((stream, Some(hooks)))
+                RoutingPolicy::Selector(selector) => {
+                    let id = context.id().to_owned();
+                    let choice = selector
+                        .select(&id, &request.token_ids, request.routing.as_ref())
+                        .await
+                        .map_err(|e| match e.http_status() {
+                            503 => PipelineError::NotReady(self.model.clone()),
+                            _ => PipelineError::Worker(e),
+                        })?;
+                    let hooks = WorkerHooks::new(Arc::clone(selector), id, choice.overlap_tokens);
+                    if let Some(rank) = choice.dp_rank {
+                        request
+                            .routing
+                            .get_or_insert_with(RoutingHints::default)
+                            .dp_rank = Some(rank);
+                    }
+                    (choice.instance_id, Some(hooks))
+                }
             }
-        }
+        };
+        let served_by = ServedBy {
+            instance_id,
+            dp_rank: request.routing.as_ref().and_then(|r| r.dp_rank),
+            sent: Instant::now(),
+        };
+        let stream = self
+            .client
+            .direct(Request::with_context(request, context), instance_id)
+            .await
+            .map_err(route_err)?;
+        Ok((stream, hooks, served_by))
     }
 }
 

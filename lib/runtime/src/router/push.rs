@@ -87,12 +87,14 @@ where
         self.book.report_down(id);
     }
 
-    /// Routes with an explicit policy instead of the router's own.
-    pub async fn generate_with(
-        &self,
-        request: Request<Req>,
-        mode: RouterMode,
-    ) -> Result<ResponseStream<Result<Resp, StatorError>>, StatorError> {
+    /// The instance `mode` picks now (for [`RouterMode::Direct`], that instance if it is
+    /// known), without sending anything: a caller that must know where a request goes picks
+    /// first and then sends with [`PushRouter::direct`].
+    pub fn choose(&self, mode: RouterMode) -> Result<InstanceId, StatorError> {
+        self.choose_entry(mode).map(|entry| entry.id)
+    }
+
+    fn choose_entry(&self, mode: RouterMode) -> Result<InstanceEntry, StatorError> {
         let entry = if let RouterMode::Direct(id) = mode {
             self.instances.list().iter().find(|e| e.id == id).cloned()
         } else {
@@ -108,18 +110,25 @@ where
             )
             .map(|i| candidates[i].clone())
         };
-        let Some(entry) = entry else {
-            return Err(match mode {
-                RouterMode::Direct(id) => StatorError::unavailable(format!(
-                    "instance {id} of {} is not available",
-                    self.instances.endpoint()
-                )),
-                _ => StatorError::unavailable(format!(
-                    "no instances of {} available",
-                    self.instances.endpoint()
-                )),
-            });
-        };
+        entry.ok_or_else(|| match mode {
+            RouterMode::Direct(id) => StatorError::unavailable(format!(
+                "instance {id} of {} is not available",
+                self.instances.endpoint()
+            )),
+            _ => StatorError::unavailable(format!(
+                "no instances of {} available",
+                self.instances.endpoint()
+            )),
+        })
+    }
+
+    /// Routes with an explicit policy instead of the router's own.
+    pub async fn generate_with(
+        &self,
+        request: Request<Req>,
+        mode: RouterMode,
+    ) -> Result<ResponseStream<Result<Resp, StatorError>>, StatorError> {
+        let entry = self.choose_entry(mode)?;
         self.send(&entry, request).await
     }
 
