@@ -139,7 +139,11 @@ impl ChatShape {
     /// Appends a content chunk without a role (every token after a choice's first).
     fn push_content(&self, out: &mut Vec<u8>, index: u32, text: &str) {
         out.extend_from_slice(&self.content_prefix);
-        write!(out, "{index}").expect("writing to memory cannot fail");
+        match u8::try_from(index) {
+            // Nearly every chunk belongs to choice 0..9: skip the formatting machinery.
+            Ok(digit @ 0..=9) => out.push(b'0' + digit),
+            _ => write!(out, "{index}").expect("writing to memory cannot fail"),
+        }
         out.extend_from_slice(br#","delta":{"content":"#);
         serde_json::to_writer(&mut *out, text).expect("strings serialize to memory");
         out.push(b'}');

@@ -1,7 +1,7 @@
 //! One choice's backward path: worker items → detokenized text events.
 
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures::{Stream, StreamExt};
 use stator_protocols::openai;
@@ -114,6 +114,16 @@ impl ChoiceDriver {
         }))
     }
 
+    /// Consumes what the worker already sent after the choice ended (usually its final frame
+    /// and end-of-stream marker arrive with the last item), so the stream ends cleanly instead
+    /// of being dropped mid-way, which sends the worker a `kill` for a request it already
+    /// finished (a system call and a frame per request for nothing). Never waits: polled with
+    /// a no-op waker, so nothing wakes this task for the rest.
+    fn drain_worker(&mut self) {
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        while let Poll::Ready(Some(_)) = self.worker.poll_next_unpin(&mut cx) {}
+    }
+
     /// Applies one worker item; `None` when it produced nothing to report.
     fn apply(
         &mut self,
@@ -155,6 +165,9 @@ impl ChoiceDriver {
             }
         }
         let finish = out.finish_reason.as_ref().map(|r| self.finish(r));
+        if finish.is_some() {
+            self.drain_worker();
+        }
         let delta = (tokens > 0 || !out.text.is_empty()).then_some(ChoiceEvent::Delta {
             index: self.index,
             text: out.text,
