@@ -1,12 +1,15 @@
 //! The detokenizing backend stage: engine token deltas in, text deltas out, with hidden stop
 //! tokens, user stop strings held back until resolved, and min/max token limits.
 
+mod byte_level;
 mod stop_jail;
 
 use std::sync::Arc;
 
 use stator_tokenizers::{DecodeStream, TokenId, Tokenizer};
 
+pub use byte_level::ByteLevel;
+use byte_level::ByteStream;
 pub use stop_jail::{JailRelease, StopJail};
 
 use crate::Error;
@@ -86,7 +89,7 @@ pub struct DetokenizeOptions {
 /// first, incomplete characters are flushed and held text released with its reason. After the
 /// sequence ends, further input is ignored.
 pub struct Detokenizer {
-    stream: DecodeStream,
+    stream: TextStream,
     jail: StopJail,
     hidden_stop_ids: Vec<TokenId>,
     min_tokens: u32,
@@ -98,12 +101,28 @@ pub struct Detokenizer {
 impl Detokenizer {
     /// A detokenizer for one sequence.
     pub fn new(tokenizer: Arc<dyn Tokenizer>, options: &DetokenizeOptions) -> Self {
-        Self {
-            stream: DecodeStream::with_prompt(
+        Self::with_stream(
+            TextStream::Window(DecodeStream::with_prompt(
                 tokenizer,
                 &options.prompt_token_ids,
                 options.skip_special_tokens,
-            ),
+            )),
+            options,
+        )
+    }
+
+    /// A detokenizer for one sequence of a byte-level tokenizer: the same text as
+    /// [`new`](Self::new) gives, without re-decoding a window of tokens per token.
+    pub fn byte_level(reading: Arc<ByteLevel>, options: &DetokenizeOptions) -> Self {
+        Self::with_stream(
+            TextStream::Bytes(ByteStream::new(reading, options.skip_special_tokens)),
+            options,
+        )
+    }
+
+    fn with_stream(stream: TextStream, options: &DetokenizeOptions) -> Self {
+        Self {
+            stream,
             jail: StopJail::new(&options.stop.stop, options.include_stop_str_in_output),
             hidden_stop_ids: options.stop.stop_token_ids_hidden.clone(),
             min_tokens: options.stop.min_tokens.unwrap_or(0),
@@ -211,6 +230,39 @@ impl Detokenizer {
         }
         self.finished = true;
         Ok(out)
+    }
+}
+
+/// Token ids to text, one way or the other.
+enum TextStream {
+    /// Any tokenizer: decodes a short window per token.
+    Window(DecodeStream),
+    /// Byte-level tokenizers: appends each token's bytes.
+    Bytes(ByteStream),
+}
+
+impl TextStream {
+    fn step_into(&mut self, id: TokenId, out: &mut String) -> Result<(), Error> {
+        match self {
+            Self::Window(stream) => {
+                stream.step_into(id, out)?;
+            }
+            Self::Bytes(stream) => stream.step_into(id, out),
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, id: TokenId) -> Result<Option<String>, Error> {
+        let mut piece = String::new();
+        self.step_into(id, &mut piece)?;
+        Ok((!piece.is_empty()).then_some(piece))
+    }
+
+    fn flush(&mut self) -> Result<String, Error> {
+        Ok(match self {
+            Self::Window(stream) => stream.flush()?,
+            Self::Bytes(stream) => stream.flush(),
+        })
     }
 }
 

@@ -81,7 +81,7 @@ impl ChoiceDriver {
             index,
             prompt_tokens,
             worker,
-            detokenizer: Detokenizer::new(preprocessor.tokenizer().clone(), detokenize),
+            detokenizer: preprocessor.detokenizer(detokenize),
             cached_tokens,
             queued: None,
             hooks,

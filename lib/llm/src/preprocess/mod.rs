@@ -15,6 +15,7 @@ pub use stop::{StopConditions, StopRequest, context_budget};
 use segments::SegmentEncoder;
 
 use crate::Error;
+use crate::backend::{ByteLevel, DetokenizeOptions, Detokenizer};
 use crate::model_card::{ModelDeploymentCard, TokenizerKind};
 use crate::template::{ChatTemplate, ChatTemplateInput};
 
@@ -74,6 +75,7 @@ pub struct ModelPreprocessor {
     formatter: Option<PromptFormatter>,
     tokenizer: Arc<dyn Tokenizer>,
     segments: Option<SegmentEncoder>,
+    byte_level: Option<Arc<ByteLevel>>,
     eos_token_ids: Vec<TokenId>,
     context_length: Option<u32>,
     mdc_sum: String,
@@ -84,11 +86,12 @@ impl ModelPreprocessor {
     /// The tokenizer is the fast byte-level BPE where it reproduces the model's
     /// `tokenizer.json` exactly, Hugging Face's otherwise ([`stator_tokenizers::load_bytes`]).
     pub fn from_card(card: &ModelDeploymentCard) -> Result<Self, Error> {
-        let (tokenizer, segments) = load_tokenizer(card)?;
+        let (tokenizer, segments, byte_level) = load_tokenizer(card)?;
         Ok(Self {
             formatter: PromptFormatter::from_card(card)?,
             tokenizer,
             segments,
+            byte_level,
             eos_token_ids: card.eos_token_ids()?,
             context_length: card.enforced_context_length(),
             mdc_sum: card.mdc_sum(),
@@ -145,6 +148,15 @@ impl ModelPreprocessor {
         &self.tokenizer
     }
 
+    /// A detokenizer for one answer sequence: the byte-level one when the tokenizer is
+    /// byte-level BPE, the windowed [`DecodeStream`](stator_tokenizers::DecodeStream) otherwise.
+    pub fn detokenizer(&self, options: &DetokenizeOptions) -> Detokenizer {
+        match &self.byte_level {
+            Some(reading) => Detokenizer::byte_level(Arc::clone(reading), options),
+            None => Detokenizer::new(Arc::clone(&self.tokenizer), options),
+        }
+    }
+
     /// The model's EOS ids (`eos_token_ids` of the wire request).
     pub fn eos_token_ids(&self) -> &[TokenId] {
         &self.eos_token_ids
@@ -174,18 +186,29 @@ impl std::fmt::Debug for ModelPreprocessor {
 
 /// The card's tokenizer through [`stator_tokenizers::load_bytes`], with its segment encoder
 /// where one applies; cards without a `tokenizer.json` keep the card's own error.
-fn load_tokenizer(
-    card: &ModelDeploymentCard,
-) -> Result<(Arc<dyn Tokenizer>, Option<SegmentEncoder>), Error> {
+/// The tokenizer, its segment encoder for prompts and its byte-level reading for answers
+/// (each only where provably equal to the tokenizer's own encode / decode).
+type LoadedTokenizer = (
+    Arc<dyn Tokenizer>,
+    Option<SegmentEncoder>,
+    Option<Arc<ByteLevel>>,
+);
+
+fn load_tokenizer(card: &ModelDeploymentCard) -> Result<LoadedTokenizer, Error> {
     match &card.tokenizer {
         Some(TokenizerKind::HfTokenizerJson(file)) => {
             let bytes = file.read_verified()?;
             let tokenizer = stator_tokenizers::load_bytes(&bytes)?;
             let segments = SegmentEncoder::new(&*tokenizer, &bytes);
-            tracing::debug!(segment_cache = segments.is_some(), "prompt tokenization");
-            Ok((tokenizer, segments))
+            let byte_level = ByteLevel::new(Arc::clone(&tokenizer), &bytes).map(Arc::new);
+            tracing::debug!(
+                segment_cache = segments.is_some(),
+                byte_level = byte_level.is_some(),
+                "tokenization"
+            );
+            Ok((tokenizer, segments, byte_level))
         }
-        _ => Ok((Arc::new(card.load_tokenizer()?), None)),
+        _ => Ok((Arc::new(card.load_tokenizer()?), None, None)),
     }
 }
 
