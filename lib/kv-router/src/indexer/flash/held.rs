@@ -24,10 +24,9 @@ const FLAGS_SHIFT: u32 = 24;
 const TOMBSTONE: u32 = 1 << 31;
 const POSITION_MASK: u32 = (1 << FLAGS_SHIFT) - 1;
 
-/// Rehash when blocks and tombstones would exceed half the buckets: short probe runs mostly
-/// stay within the two prefetched lines.
-const MAX_LOAD_NUM: usize = 1;
-const MAX_LOAD_DEN: usize = 2;
+/// Rehash when blocks and tombstones would exceed two thirds of the buckets.
+const MAX_LOAD_NUM: usize = 2;
+const MAX_LOAD_DEN: usize = 3;
 const MIN_CAPACITY: usize = 8;
 
 /// One cached block of the owner.

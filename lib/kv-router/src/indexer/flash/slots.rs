@@ -1,15 +1,12 @@
 //! The map of one block position: local hash → the prefixes cached there and their owners.
 //!
 //! Open addressing with linear probing over 32-byte buckets (two per cache line), each bucket
-//! one whole entry `(local hash, sequence hash, fingerprint tag, owner word)`, so a probe that
+//! one whole entry `(local hash, sequence hash, prefix fingerprint, owner word)`, so a probe that
 //! hits costs one line and needs no second indirection. The rare slot holding several prefixes
 //! (the same local hash under different prefixes at one position) is several buckets with the
 //! same local hash in one probe run. The owner word holds slots `0..WIDE_SLOT` as bits; an
 //! entry that also has higher slots sets [`WIDE`] and keeps those in its chunk's side map.
-//! Deletion leaves a tombstone (one store, no cluster shift) unless the next bucket is vacant,
-//! in which case the entry and the tombstones before it become vacant at once; insertion
-//! reuses the first tombstone of its probe run, and a resize drops the rest. A map with no
-//! entry left releases its buckets, so removal really frees.
+//! Deletion shifts the rest of the cluster back (no tombstones), so removal really frees.
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
@@ -19,13 +16,11 @@ pub(crate) const WIDE: u64 = 1 << 63;
 pub(crate) const WIDE_SLOT: u32 = 63;
 /// Marks a vacant bucket in the fingerprint field (fingerprints are odd, or 0 for unknown).
 const VACANT: u64 = 2;
-/// Marks a deleted entry whose bucket still continues a probe run.
-const TOMBSTONE: u64 = 4;
 
 /// Grow when `len + 1 > capacity · 2/3`.
 const MAX_LOAD_NUM: usize = 2;
 const MAX_LOAD_DEN: usize = 3;
-const MIN_CAPACITY: usize = 8;
+const MIN_CAPACITY: usize = 4;
 
 /// One cached prefix at a position.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +28,7 @@ const MIN_CAPACITY: usize = 8;
 pub(crate) struct Entry {
     pub(crate) local: u64,
     pub(crate) seq: u64,
-    /// Prefix fingerprint tag, 0 when unknown (block stored without a known parent).
+    /// Prefix fingerprint, 0 when unknown (block stored without a known parent).
     pub(crate) fp: u64,
     /// Owner slots `0..WIDE_SLOT` as bits, plus [`WIDE`].
     pub(crate) owners: u64,
@@ -51,11 +46,6 @@ impl Entry {
     fn is_vacant(&self) -> bool {
         self.fp == VACANT
     }
-
-    #[inline]
-    fn is_tombstone(&self) -> bool {
-        self.fp == TOMBSTONE
-    }
 }
 
 /// What [`PositionSlots::add_owner`] did.
@@ -72,8 +62,7 @@ pub(crate) enum Added {
 pub(crate) struct PositionSlots {
     buckets: Box<[Entry]>,
     len: usize,
-    tombstones: usize,
-    /// Used buckets (entries and tombstones) at which the next insertion resizes.
+    /// Length at which the next insertion grows the buckets.
     grow_at: usize,
 }
 
@@ -143,30 +132,16 @@ impl PositionSlots {
         fp: u64,
         slot: u32,
     ) -> Added {
-        if self.len + self.tombstones >= self.grow_at {
-            // Rehash in place when tombstones are most of the load, else grow.
-            let capacity = if (self.len + 1) * 2 <= self.grow_at {
-                self.buckets.len()
-            } else {
-                self.buckets.len() * 2
-            };
-            self.resize(capacity.max(MIN_CAPACITY));
+        if self.len >= self.grow_at {
+            self.resize((self.buckets.len() * 2).max(MIN_CAPACITY));
         }
         let bit = if slot < WIDE_SLOT { 1u64 << slot } else { WIDE };
         let mask = self.mask();
         let mut i = home(local.0, mask);
-        let mut reuse = None;
         loop {
             let b = &mut self.buckets[i];
             if b.is_vacant() {
-                let at = match reuse {
-                    Some(t) => {
-                        self.tombstones -= 1;
-                        t
-                    }
-                    None => i,
-                };
-                self.buckets[at] = Entry {
+                *b = Entry {
                     local: local.0,
                     seq: seq.0,
                     fp,
@@ -175,9 +150,7 @@ impl PositionSlots {
                 self.len += 1;
                 break;
             }
-            if b.is_tombstone() {
-                reuse = reuse.or(Some(i));
-            } else if b.local == local.0 && b.seq == seq.0 {
+            if b.local == local.0 && b.seq == seq.0 {
                 b.owners |= bit;
                 if b.fp == 0 {
                     b.fp = fp;
@@ -214,7 +187,7 @@ impl PositionSlots {
             if b.is_vacant() {
                 return false;
             }
-            if !b.is_tombstone() && b.local == local.0 && b.seq == seq.0 {
+            if b.local == local.0 && b.seq == seq.0 {
                 if slot < WIDE_SLOT {
                     b.owners &= !(1u64 << slot);
                 } else if !wide_left {
@@ -229,30 +202,25 @@ impl PositionSlots {
         }
     }
 
-    fn remove_at(&mut self, at: usize) {
+    fn remove_at(&mut self, mut hole: usize) {
         let mask = self.mask();
+        self.buckets[hole] = EMPTY;
         self.len -= 1;
-        if self.len == 0 {
-            // Only tombstones left: keep the buckets, vacate them all.
-            self.buckets.fill(EMPTY);
-            self.tombstones = 0;
-            return;
-        }
-        if self.buckets[(at + 1) & mask].is_vacant() {
-            // The probe run ends here: vacate this bucket and the tombstones before it.
-            self.buckets[at] = EMPTY;
-            let mut i = at.wrapping_sub(1) & mask;
-            while self.buckets[i].is_tombstone() {
-                self.buckets[i] = EMPTY;
-                self.tombstones -= 1;
-                i = i.wrapping_sub(1) & mask;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            if self.buckets[j].is_vacant() {
+                break;
             }
-        } else {
-            self.buckets[at].fp = TOMBSTONE;
-            self.buckets[at].owners = 0;
-            self.tombstones += 1;
+            let h = home(self.buckets[j].local, mask);
+            // Move j into the hole unless its home lies cyclically in (hole, j].
+            if (j.wrapping_sub(h) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.buckets[hole] = self.buckets[j];
+                self.buckets[j] = EMPTY;
+                hole = j;
+            }
         }
-        if self.buckets.len() > MIN_CAPACITY && self.len * 16 < self.buckets.len() {
+        if self.buckets.len() > MIN_CAPACITY && self.len * 8 < self.buckets.len() {
             self.resize((self.buckets.len() / 4).max(MIN_CAPACITY));
         }
     }
@@ -261,9 +229,8 @@ impl PositionSlots {
         let old = std::mem::replace(&mut self.buckets, vec![EMPTY; capacity].into_boxed_slice());
         // Grow once `len + 1 > capacity · MAX_LOAD`.
         self.grow_at = capacity * MAX_LOAD_NUM / MAX_LOAD_DEN;
-        self.tombstones = 0;
         let mask = self.mask();
-        for e in old.iter().filter(|e| !e.is_vacant() && !e.is_tombstone()) {
+        for e in old.iter().filter(|e| !e.is_vacant()) {
             let mut i = home(e.local, mask);
             while !self.buckets[i].is_vacant() {
                 i = (i + 1) & mask;
@@ -293,7 +260,7 @@ impl<'a> Iterator for Entries<'a> {
                 return None;
             }
             self.at = (self.at + 1) & self.mask;
-            if b.local == self.local && !b.is_tombstone() {
+            if b.local == self.local {
                 return Some(b);
             }
         }
@@ -337,9 +304,6 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(map.len, model.len());
-                let used = map.buckets.iter().filter(|e| !e.is_vacant()).count();
-                prop_assert_eq!(used, map.len + map.tombstones);
-                prop_assert!(map.len == 0 || used < map.buckets.len());
                 for (&(l, s), &w) in &model {
                     let found: Vec<u64> = map
                         .entries(LocalBlockHash(l))
