@@ -15,9 +15,9 @@
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
 /// The block is cached (a vacant bucket has no flag).
-pub(crate) const LIVE: u32 = 1 << FLAGS_SHIFT;
+const LIVE: u32 = 1 << FLAGS_SHIFT;
 /// `parent` names the block's parent.
-pub(crate) const HAS_PARENT: u32 = 2 << FLAGS_SHIFT;
+const HAS_PARENT: u32 = 2 << FLAGS_SHIFT;
 /// Flags sit above the position (positions are below 2^20).
 const FLAGS_SHIFT: u32 = 24;
 /// `position_flags` of a deleted bucket that still continues a probe run (no [`LIVE`] flag).
