@@ -12,10 +12,11 @@
 //! Metaspace pre-tokenizer that prepends a space to the first piece only). Anything else
 //! tokenizes the whole text as before.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use serde::Deserialize;
 use stator_tokenizers::{TokenId, Tokenizer, TokenizerError};
 
@@ -25,6 +26,8 @@ const MIN_CACHED_BYTES: usize = 64;
 const GENERATION_BYTES: usize = 1 << 20;
 /// Pieces longer than this are never cached (one would fill a generation).
 const MAX_CACHED_BYTES: usize = GENERATION_BYTES / 8;
+/// Pieces seen once that are remembered (by hash) before the memory starts over.
+const SEEN_LIMIT: usize = 4096;
 
 /// One `added_tokens` entry of `tokenizer.json`.
 #[derive(Deserialize)]
@@ -50,12 +53,16 @@ struct TokenizerFile {
 
 /// Two generations of cached pieces: lookups promote old entries, and when the new
 /// generation is full it replaces the old one (an approximate LRU without per-hit
-/// bookkeeping).
+/// bookkeeping). A piece is only admitted the second time it is seen: text that never
+/// repeats (the unique part of each prompt) would otherwise fill both generations, ~4 MB
+/// of resident memory that is never read, and cost a copy per request.
 #[derive(Default)]
 struct Generations {
     young: FxHashMap<Box<str>, Arc<[TokenId]>>,
     young_bytes: usize,
     old: FxHashMap<Box<str>, Arc<[TokenId]>>,
+    /// Hashes of pieces seen once and not cached (yet).
+    seen: FxHashSet<u64>,
 }
 
 impl Generations {
@@ -66,6 +73,19 @@ impl Generations {
         let (key, ids) = self.old.remove_entry(piece)?;
         self.insert(key, Arc::clone(&ids));
         Some(ids)
+    }
+
+    /// Caches `ids` for `piece` if it was seen before; otherwise remembers that it was.
+    fn offer(&mut self, piece: &str, ids: &[TokenId]) {
+        let hash = FxBuildHasher.hash_one(piece);
+        if self.seen.remove(&hash) {
+            self.insert(piece.into(), ids.into());
+            return;
+        }
+        if self.seen.len() >= SEEN_LIMIT {
+            self.seen.clear();
+        }
+        self.seen.insert(hash);
     }
 
     fn insert(&mut self, piece: Box<str>, ids: Arc<[TokenId]>) {
@@ -217,9 +237,9 @@ impl SegmentEncoder {
             ids.extend_from_slice(&cached);
             return Ok(());
         }
-        let encoded: Arc<[TokenId]> = tokenizer.encode(piece, false)?.into();
+        let encoded = tokenizer.encode(piece, false)?;
         ids.extend_from_slice(&encoded);
-        self.cache.lock().insert(piece.into(), encoded);
+        self.cache.lock().offer(piece, &encoded);
         Ok(())
     }
 }
@@ -304,6 +324,21 @@ mod tests {
             Some([15].as_slice())
         );
         assert!(cache.get(&format!("0{piece}")).is_none());
+    }
+
+    #[test]
+    fn pieces_are_cached_on_their_second_sighting() {
+        let mut cache = Generations::default();
+        let piece = "a shared system prompt that every request of a deployment repeats";
+        cache.offer(piece, &[1, 2]);
+        assert!(cache.get(piece).is_none());
+        cache.offer(piece, &[1, 2]);
+        assert_eq!(cache.get(piece).as_deref(), Some([1, 2].as_slice()));
+        for i in 0..SEEN_LIMIT * 2 {
+            cache.offer(&format!("unique {i}"), &[3]);
+        }
+        assert!(cache.young.len() + cache.old.len() == 1);
+        assert!(cache.seen.len() <= SEEN_LIMIT);
     }
 
     fn piece() -> impl Strategy<Value = String> {
