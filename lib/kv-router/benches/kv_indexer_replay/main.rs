@@ -1,6 +1,6 @@
 //! Mooncake-trace replay through every indexer; prints a markdown table.
 //!
-//! `cargo bench -p stator-kv-router --bench kv_indexer_replay [-- --indexers flash,pool-1] [--trace T.jsonl]`
+//! `cargo bench -p stator-kv-router --bench kv_indexer_replay [-- --indexers flash,pool-1] [--trace T.jsonl] [--deep-only] [--depths 1024,2048]`
 //!
 //! Phases per indexer (see `docs/benchmarks/kv-indexer.md`):
 //! * events: every KV event, as fast as possible; the clock stops after `flush`.
@@ -8,7 +8,8 @@
 //!   barriers (writer lanes may lag); the clock stops after `flush`.
 //! * consistent: as mixed, with a `flush` before each query that follows new events, so the
 //!   answers are deterministic; their checksum must agree across indexers.
-//! * deep: `find_matches` latency on a static index whose queries match 1K and 2K blocks.
+//! * deep: `find_matches` latency on a static index whose queries match 1K and 2K blocks
+//!   (`--deep-only` skips the other phases, e.g. to profile one deep query).
 
 mod corpus;
 mod phases;
@@ -37,11 +38,20 @@ fn main() {
     let mut names: Vec<String> = ALL.iter().map(|s| (*s).to_string()).collect();
     let mut path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("benches/data/mooncake_fast25_conversation_trace.jsonl");
+    let mut deep_only = false;
+    let mut depths = vec![1024, 2048];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--deep-only" {
+            deep_only = true;
+            continue;
+        }
         match (a.as_str(), args.next()) {
             ("--indexers", Some(list)) => names = list.split(',').map(str::to_string).collect(),
             ("--trace", Some(p)) => path = PathBuf::from(p),
+            ("--depths", Some(list)) => {
+                depths = list.split(',').filter_map(|d| d.parse().ok()).collect();
+            }
             _ => {}
         }
     }
@@ -80,7 +90,13 @@ fn main() {
             eprintln!("unknown indexer {name:?}; known: {ALL:?}");
             continue;
         };
-        rows.push(run_all(name, &|| make(name).expect("known name"), &corpus));
+        rows.push(run_all(
+            name,
+            &|| make(name).expect("known name"),
+            &corpus,
+            &depths,
+            deep_only,
+        ));
     }
     phases::print_table(&rows);
 }

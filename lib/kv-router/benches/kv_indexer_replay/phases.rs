@@ -135,8 +135,28 @@ fn ops_of(corpus: &Corpus) -> Vec<Op<'_>> {
         .collect()
 }
 
-/// Run every phase on fresh instances from `make`.
-pub fn run_all(name: &str, make: &dyn Fn() -> Box<dyn Subject>, corpus: &Corpus) -> Row {
+/// Run every phase (only the deep ones, at `depths`, with `deep_only`) on fresh instances
+/// from `make`.
+pub fn run_all(
+    name: &str,
+    make: &dyn Fn() -> Box<dyn Subject>,
+    corpus: &Corpus,
+    depths: &[usize],
+    deep_only: bool,
+) -> Row {
+    let deep_phases = || depths.iter().map(|&d| run_deep(make, corpus, d)).collect();
+    if deep_only {
+        return Row {
+            name: name.to_string(),
+            events_mops: 0.0,
+            mixed_mops: 0.0,
+            consistent_mops: 0.0,
+            checksum: 0,
+            query_p50_p99: (0.0, 0.0),
+            deep: deep_phases(),
+            remove_ms: 0.0,
+        };
+    }
     // events only
     let s = make();
     let events = events_of(corpus);
@@ -199,10 +219,7 @@ pub fn run_all(name: &str, make: &dyn Fn() -> Box<dyn Subject>, corpus: &Corpus)
     let remove_ms = t.elapsed().as_secs_f64() * 1e3;
     drop(s);
 
-    let deep = [1024, 2048]
-        .iter()
-        .map(|&d| run_deep(make, corpus, d))
-        .collect();
+    let deep = deep_phases();
     Row {
         name: name.to_string(),
         events_mops,

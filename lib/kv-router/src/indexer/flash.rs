@@ -24,7 +24,6 @@ use stator_tokens::LocalBlockHash;
 
 use self::owner::OwnerState;
 use super::registry::Registry;
-use super::worker_set::WorkerSet;
 use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 
@@ -64,15 +63,14 @@ impl Shared {
         }
     }
 
-    /// Deepest position below which jumps are exact for every owner in `active`.
+    /// Deepest position below which jumps are exact for every owner slot in `active`.
     #[inline]
-    fn jump_limit(&self, active: &WorkerSet) -> u32 {
+    fn jump_limit(&self, active: impl Iterator<Item = u32>) -> u32 {
         if self.gapped.load(Ordering::Acquire) == 0 {
             return u32::MAX;
         }
         let floors = self.floors.read();
         active
-            .iter()
             .map(|slot| floors.get(slot as usize).copied().unwrap_or(u32::MAX))
             .min()
             .unwrap_or(u32::MAX)

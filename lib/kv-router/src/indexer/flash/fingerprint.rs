@@ -14,9 +14,10 @@
 //!
 //! The mix of a block is `(y ^ lo32(y)·hi32(y)) & !1` with `y = local ^ salt(position)`: the product
 //! of the two halves makes it non-linear, and it is one unsigned 32×32→64 multiply, which
-//! AVX2 does four at a time. A query's fingerprints are computed for every position up to
-//! its deepest probe, so this loop is most of a deep lookup's arithmetic; with AVX2 it runs
-//! four blocks per iteration (prefix sum in registers), otherwise one.
+//! AVX2 does four at a time. A query's mixes are summed for every position up to its deepest
+//! probe, so this loop is most of a deep lookup's arithmetic; it keeps four lane sums of
+//! interleaved positions (one vertical add per four blocks with AVX2, no prefix sum across
+//! lanes) and a probe adds up the lanes of its position.
 
 use stator_tokens::LocalBlockHash;
 
@@ -46,48 +47,54 @@ fn mix_salted(local: LocalBlockHash, salt: u64) -> u64 {
     (((y & 0xFFFF_FFFF) * (y >> 32)) ^ y) & !1
 }
 
-/// Write the running sums of `locals` (the first at salt `salt`, continuing from `sum`) into
-/// `out` (as long as `locals`), one block at a time.
-fn fill_scalar(out: &mut [u64], locals: &[LocalBlockHash], mut salt: u64, mut sum: u64) {
-    for (o, &local) in out.iter_mut().zip(locals) {
-        sum = sum.wrapping_add(mix_salted(local, salt));
-        salt = salt.wrapping_add(POSITION_MUL);
-        *o = sum;
+/// Lane sums of four positions: lane `j` of group `g` is the sum of the mixes of positions
+/// `4k + j` for every `k <= g` (positions past the query's end add nothing).
+type Lanes = [u64; 4];
+
+/// Extend `out` (one entry per group, as long as `locals.div_ceil(4)`) from `prev`, the lanes
+/// of the group before, the first group at salt `salt`; one block at a time.
+fn fill_scalar(out: &mut [Lanes], locals: &[LocalBlockHash], mut salt: u64, mut prev: Lanes) {
+    for (lanes, blocks) in out.iter_mut().zip(locals.chunks(4)) {
+        for (j, &local) in blocks.iter().enumerate() {
+            prev[j] = prev[j].wrapping_add(mix_salted(local, salt));
+            salt = salt.wrapping_add(POSITION_MUL);
+        }
+        *lanes = prev;
     }
 }
 
 /// As [`fill_scalar`], four blocks per step where the CPU has AVX2.
-fn fill(out: &mut [u64], locals: &[LocalBlockHash], salt: u64, sum: u64) {
+fn fill(out: &mut [Lanes], locals: &[LocalBlockHash], salt: u64, prev: Lanes) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available, checked just above.
-        unsafe { avx2::fill(out, locals, salt, sum) };
+        unsafe { avx2::fill(out, locals, salt, prev) };
         return;
     }
-    fill_scalar(out, locals, salt, sum);
+    fill_scalar(out, locals, salt, prev);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm_cvtsi128_si64, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32,
-        _mm256_castsi256_si128, _mm256_loadu_si256, _mm256_mul_epu32, _mm256_permute2x128_si256,
-        _mm256_permute4x64_epi64, _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_setzero_si256,
-        _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
+        __m256i, _mm256_add_epi64, _mm256_and_si256, _mm256_loadu_si256, _mm256_mul_epu32,
+        _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_srli_epi64, _mm256_storeu_si256,
+        _mm256_xor_si256,
     };
 
-    use super::{LocalBlockHash, POSITION_MUL, fill_scalar};
+    use super::{Lanes, LocalBlockHash, POSITION_MUL, fill_scalar};
 
-    /// [`super::fill_scalar`] four blocks at a time.
+    /// [`super::fill_scalar`] four blocks (one group) at a time: the lanes are the vector's
+    /// lanes, so a group costs one vertical add and no prefix sum across lanes.
     #[target_feature(enable = "avx2")]
     #[expect(
         clippy::cast_ptr_alignment,
         reason = "loadu/storeu take pointers of any alignment"
     )]
-    pub(super) fn fill(out: &mut [u64], locals: &[LocalBlockHash], salt: u64, sum: u64) {
-        let whole = out.len().min(locals.len()) / 4 * 4;
+    pub(super) fn fill(out: &mut [Lanes], locals: &[LocalBlockHash], salt: u64, prev: Lanes) {
+        let whole = out.len().min(locals.len() / 4);
         let mul = POSITION_MUL;
-        // Lanes hold blocks 0..4 of each step; `_mm256_set_epi64x` takes the highest lane first.
+        // Lanes hold blocks 0..4 of each group; `_mm256_set_epi64x` takes the highest lane first.
         let mut salts = _mm256_set_epi64x(
             salt.wrapping_add(mul.wrapping_mul(3)) as i64,
             salt.wrapping_add(mul.wrapping_mul(2)) as i64,
@@ -95,12 +102,12 @@ mod avx2 {
             salt as i64,
         );
         let step = _mm256_set1_epi64x(mul.wrapping_mul(4) as i64);
-        let zero = _mm256_setzero_si256();
         let even = _mm256_set1_epi64x(!1);
-        let mut running = _mm256_set1_epi64x(sum as i64);
-        for (sums, blocks) in out[..whole]
-            .chunks_exact_mut(4)
-            .zip(locals[..whole].chunks_exact(4))
+        // SAFETY: `prev` is four `u64`, 32 readable bytes; `loadu` has no alignment requirement.
+        let mut acc = unsafe { _mm256_loadu_si256(prev.as_ptr().cast::<__m256i>()) };
+        for (lanes, blocks) in out[..whole]
+            .iter_mut()
+            .zip(locals[..whole * 4].chunks_exact(4))
         {
             // SAFETY: `blocks` is four `LocalBlockHash` (`u64` newtypes), 32 readable bytes;
             // `loadu` has no alignment requirement.
@@ -113,40 +120,32 @@ mod avx2 {
                 ),
                 even,
             );
-            // Inclusive prefix sum over the four lanes: add the lanes shifted up by one, then
-            // by two.
-            let up1 = _mm256_blend_epi32::<0b0000_0011>(
-                _mm256_permute4x64_epi64::<0b10_01_00_00>(mixed),
-                zero,
-            );
-            let once = _mm256_add_epi64(mixed, up1);
-            let prefix = _mm256_add_epi64(once, _mm256_permute2x128_si256::<0x08>(once, once));
-            // SAFETY: `sums` is four `u64`, 32 writable bytes; `storeu` has no alignment
+            acc = _mm256_add_epi64(acc, mixed);
+            // SAFETY: `lanes` is four `u64`, 32 writable bytes; `storeu` has no alignment
             // requirement.
-            unsafe {
-                _mm256_storeu_si256(
-                    sums.as_mut_ptr().cast::<__m256i>(),
-                    _mm256_add_epi64(prefix, running),
-                );
-            }
-            // Carry the step's total (its last lane, broadcast) rather than the stored sums'
-            // last lane, so the loop-carried chain is one add, not an add and a lane-crossing
-            // permute.
-            running = _mm256_add_epi64(running, _mm256_permute4x64_epi64::<0b11_11_11_11>(prefix));
+            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), acc) };
             salts = _mm256_add_epi64(salts, step);
         }
-        let sum = _mm_cvtsi128_si64(_mm256_castsi256_si128(running)) as u64;
-        let salt = salt.wrapping_add(mul.wrapping_mul(whole as u64));
-        fill_scalar(&mut out[whole..], &locals[whole..], salt, sum);
+        let Some(last) = whole.checked_sub(1).map(|g| out[g]) else {
+            fill_scalar(out, locals, salt, prev);
+            return;
+        };
+        let salt = salt.wrapping_add(mul.wrapping_mul(4 * whole as u64));
+        fill_scalar(&mut out[whole..], &locals[whole * 4..], salt, last);
     }
 }
 
 /// Lazily extended fingerprints of one query's prefixes.
+///
+/// Kept as per-lane sums of four interleaved positions (see [`Lanes`]), extended a group at a
+/// time up to the deepest probe; a probe adds up its position's lanes. This keeps the loop
+/// over every block of the query (most of a deep lookup's arithmetic) free of any dependency
+/// across lanes.
 #[derive(Debug, Default)]
 pub(crate) struct QueryFingerprints {
-    /// Running sums; only `..valid` belong to the current query. The buffer only grows, so a
-    /// query writes its sums without zero-filling them first.
-    sums: Vec<u64>,
+    /// Lane sums per group; only `..valid` belong to the current query. The buffer only
+    /// grows, so a query writes its groups without zero-filling them first.
+    groups: Vec<Lanes>,
     valid: usize,
 }
 
@@ -159,22 +158,34 @@ impl QueryFingerprints {
     /// The fingerprint of the query's prefix `query[..=position]`.
     #[inline]
     pub(crate) fn at(&mut self, query: &[LocalBlockHash], position: usize) -> u64 {
+        let group = position / 4;
         let valid = self.valid;
-        if valid <= position {
-            if self.sums.len() <= position {
-                self.sums.resize(position + 1, 0);
+        if valid <= group {
+            // Extend to a whole group or to the query's end, and at least 64 blocks at a time
+            // (a probe deeper than the last goes on from there anyway).
+            let end_group = (group + 1).max(valid + 16).min(query.len().div_ceil(4));
+            if self.groups.len() < end_group {
+                self.groups.resize(end_group, [0; 4]);
             }
-            let sum = valid.checked_sub(1).map_or(FP_SEED, |last| self.sums[last]);
+            let prev = valid.checked_sub(1).map_or([0; 4], |g| self.groups[g]);
+            let first = valid * 4;
             // Positions fit in u32 because the index accepts at most `MAX_POSITIONS` of them.
             fill(
-                &mut self.sums[valid..=position],
-                &query[valid..=position],
-                position_salt(valid as u32),
-                sum,
+                &mut self.groups[valid..end_group],
+                &query[first..(end_group * 4).min(query.len())],
+                position_salt(first as u32),
+                prev,
             );
-            self.valid = position + 1;
+            self.valid = end_group;
         }
-        self.sums[position]
+        let here = self.groups[group];
+        let before = group.checked_sub(1).map_or([0; 4], |g| self.groups[g]);
+        let lane = position % 4;
+        let mut sum = FP_SEED;
+        for j in 0..4 {
+            sum = sum.wrapping_add(if j <= lane { here[j] } else { before[j] });
+        }
+        sum
     }
 }
 
@@ -190,7 +201,7 @@ mod tests {
         /// [`mix`], extended in any order of probes.
         #[test]
         fn query_fingerprints_are_running_sums_of_mix(
-            locals in prop::collection::vec(any::<u64>(), 1..80),
+            locals in prop::collection::vec(any::<u64>(), 1..200),
             probes in prop::collection::vec(any::<usize>(), 1..8),
         ) {
             let query: Vec<LocalBlockHash> = locals.into_iter().map(LocalBlockHash).collect();
@@ -211,9 +222,16 @@ mod tests {
                 prop_assert_eq!(fps.at(&query, p), expected[p]);
                 prop_assert_eq!(expected[p] % 2, 1);
             }
-            let mut scalar = vec![0; query.len()];
-            fill_scalar(&mut scalar, &query, super::position_salt(0), FP_SEED);
-            prop_assert_eq!(scalar, expected);
+            let mut scalar = vec![[0; 4]; query.len().div_ceil(4)];
+            fill_scalar(&mut scalar, &query, super::position_salt(0), [0; 4]);
+            for (p, &e) in expected.iter().enumerate() {
+                let (g, lane) = (p / 4, p % 4);
+                let sum = (0..4).fold(FP_SEED, |s, j| {
+                    let lanes = if j <= lane { scalar[g] } else if g > 0 { scalar[g - 1] } else { [0; 4] };
+                    s.wrapping_add(lanes[j])
+                });
+                prop_assert_eq!(sum, e);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 
 use super::Shared;
+use super::slots::WIDE;
 use super::table::{QueryState, Reader};
 use crate::indexer::worker_set::WorkerSet;
 use stator_tokens::LocalBlockHash;
@@ -27,14 +28,109 @@ fn max_step(jump: usize) -> usize {
     jump.saturating_mul(1 << GALLOP_DOUBLINGS)
 }
 
+/// The owner sets a search runs on: one word of slot bits when every owner caching the
+/// query's first block has a slot below `WIDE_SLOT` (the common case: plain integer
+/// operations, nothing to clear or compare word by word), a [`WorkerSet`] otherwise.
+trait SlotSet: Clone + Default {
+    /// `out = active ∩ {owners caching query[position] under the query's prefix}`.
+    fn probe(
+        table: &mut Reader<'_>,
+        query: &[LocalBlockHash],
+        position: usize,
+        state: &mut QueryState,
+        active: &Self,
+        out: &mut Self,
+    );
+    fn is_empty(&self) -> bool;
+    fn same_as(&self, other: &Self) -> bool;
+    /// Append `(slot, depth)` for every slot of `self` that is not in `rest`.
+    fn push_missing(&self, rest: &Self, depth: u32, out: &mut Vec<(u32, u32)>);
+    /// [`Shared::jump_limit`] of these owners.
+    fn jump_limit(&self, shared: &Shared) -> u32;
+}
+
+impl SlotSet for u64 {
+    #[inline]
+    fn probe(
+        table: &mut Reader<'_>,
+        query: &[LocalBlockHash],
+        position: usize,
+        state: &mut QueryState,
+        active: &Self,
+        out: &mut Self,
+    ) {
+        // `active` has no `WIDE` bit, so wide owners (never active here) drop out.
+        *out = table.holders_word(query, position, state) & active;
+    }
+    #[inline]
+    fn is_empty(&self) -> bool {
+        *self == 0
+    }
+    #[inline]
+    fn same_as(&self, other: &Self) -> bool {
+        self == other
+    }
+    #[inline]
+    fn push_missing(&self, rest: &Self, depth: u32, out: &mut Vec<(u32, u32)>) {
+        let mut missing = self & !rest;
+        while missing != 0 {
+            out.push((missing.trailing_zeros(), depth));
+            missing &= missing - 1;
+        }
+    }
+    #[inline]
+    fn jump_limit(&self, shared: &Shared) -> u32 {
+        let mut bits = *self;
+        shared.jump_limit(std::iter::from_fn(|| {
+            (bits != 0).then(|| {
+                let slot = bits.trailing_zeros();
+                bits &= bits - 1;
+                slot
+            })
+        }))
+    }
+}
+
+impl SlotSet for WorkerSet {
+    #[inline]
+    fn probe(
+        table: &mut Reader<'_>,
+        query: &[LocalBlockHash],
+        position: usize,
+        state: &mut QueryState,
+        active: &Self,
+        out: &mut Self,
+    ) {
+        table.holders(query, position, state, Some(active), out);
+    }
+    fn is_empty(&self) -> bool {
+        WorkerSet::is_empty(self)
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        WorkerSet::same_as(self, other)
+    }
+    fn push_missing(&self, rest: &Self, depth: u32, out: &mut Vec<(u32, u32)>) {
+        out.extend(self.difference(rest).map(|slot| (slot, depth)));
+    }
+    fn jump_limit(&self, shared: &Shared) -> u32 {
+        shared.jump_limit(self.iter())
+    }
+}
+
+/// The sets of one search: survivors, the last probe, one midpoint set per split level.
+#[derive(Debug, Default)]
+struct Sets<S> {
+    active: S,
+    probe: S,
+    mids: Vec<S>,
+}
+
 /// Per-thread scratch reused across queries, so that a query allocates nothing here.
 #[derive(Debug, Default)]
 struct Scratch {
     state: QueryState,
-    active: WorkerSet,
-    probe: WorkerSet,
-    /// One midpoint set per split level.
-    mids: Vec<WorkerSet>,
+    word: Sets<u64>,
+    wide: Sets<WorkerSet>,
     /// The query's `(slot, depth)` answers.
     depths: Vec<(u32, u32)>,
 }
@@ -55,118 +151,112 @@ pub(crate) fn search<R>(
         let mut s = s.borrow_mut();
         let Scratch {
             state,
-            active,
-            probe,
-            mids,
+            word,
+            wide,
             depths,
         } = &mut *s;
         depths.clear();
         if !query.is_empty() {
             state.reset();
             let jump = jump.max(1);
-            // A window of `w` positions splits at most ceil(log2(w)) times.
-            let levels = (usize::BITS - (max_step(jump) - 1).leading_zeros()) as usize + 1;
-            if mids.len() < levels {
-                mids.resize_with(levels, WorkerSet::new);
+            let mut table = shared.table.reader();
+            let first = table.holders_word(query, 0, state);
+            let search = Search {
+                shared,
+                query,
+                jump,
+                table,
+                state,
+                out: depths,
+            };
+            if first & WIDE == 0 {
+                word.active = first;
+                search.run(word);
+            } else {
+                let mut table = search.table;
+                table.holders(query, 0, search.state, None, &mut wide.active);
+                Search { table, ..search }.run(wide);
             }
-            search_with(shared, query, jump, state, active, probe, mids, depths);
         }
         finish(depths)
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn search_with(
-    shared: &Shared,
-    query: &[LocalBlockHash],
-    jump: usize,
-    state: &mut QueryState,
-    active: &mut WorkerSet,
-    probe: &mut WorkerSet,
-    mids: &mut [WorkerSet],
-    out: &mut Vec<(u32, u32)>,
-) {
-    let mut table = shared.table.reader();
-    let last = query.len() - 1;
-    table.holders(query, 0, state, None, active);
-    if active.is_empty() {
-        return;
-    }
-    let mut limit = shared.jump_limit(active);
-    let mut cur = 0usize;
-    let mut step = jump;
-    while cur < last {
-        let mut next = (cur + step).min(last);
-        if next as u64 >= u64::from(limit) {
-            next = cur + 1;
-        }
-        table.holders(query, next, state, Some(active), probe);
-        if probe.same_as(active) {
-            cur = next;
-            // Nobody dropped out: gallop (long shared runs cost log probes, not length/jump).
-            step = (step * 2).min(max_step(jump));
-            continue;
-        }
-        step = jump;
-        // Some owners drop out in (cur, next]; score each at its first missing position.
-        let mut window = Window {
-            table: &mut table,
-            query,
-            state,
-            out,
-        };
-        window.split(cur, next, active, probe, mids);
-        std::mem::swap(active, probe);
-        if active.is_empty() {
-            return;
-        }
-        cur = next;
-        limit = shared.jump_limit(active);
-    }
-    let depth = query.len() as u32;
-    out.extend(active.iter().map(|slot| (slot, depth)));
-}
-
-/// What a window split needs besides the sets it compares.
-struct Window<'r, 'a, 'q> {
-    table: &'r mut Reader<'a>,
+/// One query's search: what a probe and a window split need besides the sets they compare.
+struct Search<'a, 'q, 'r> {
+    shared: &'a Shared,
     query: &'q [LocalBlockHash],
+    jump: usize,
+    table: Reader<'a>,
     state: &'r mut QueryState,
     out: &'r mut Vec<(u32, u32)>,
 }
 
-impl Window<'_, '_, '_> {
+impl Search<'_, '_, '_> {
+    /// Jump from position 0, whose holders are `sets.active`, to the query's end.
+    fn run<S: SlotSet>(mut self, sets: &mut Sets<S>) {
+        let Sets {
+            active,
+            probe,
+            mids,
+        } = sets;
+        if active.is_empty() {
+            return;
+        }
+        // A window of `w` positions splits at most ceil(log2(w)) times.
+        let levels = (usize::BITS - (max_step(self.jump) - 1).leading_zeros()) as usize + 1;
+        if mids.len() < levels {
+            mids.resize_with(levels, S::default);
+        }
+        let last = self.query.len() - 1;
+        let mut limit = active.jump_limit(self.shared);
+        let mut cur = 0usize;
+        let mut step = self.jump;
+        while cur < last {
+            let mut next = (cur + step).min(last);
+            if next as u64 >= u64::from(limit) {
+                next = cur + 1;
+            }
+            S::probe(&mut self.table, self.query, next, self.state, active, probe);
+            if probe.same_as(active) {
+                cur = next;
+                // Nobody dropped out: gallop (long shared runs cost log probes, not length/jump).
+                step = (step * 2).min(max_step(self.jump));
+                continue;
+            }
+            step = self.jump;
+            // Some owners drop out in (cur, next]; score each at its first missing position.
+            self.split(cur, next, active, probe, mids);
+            std::mem::swap(active, probe);
+            if active.is_empty() {
+                return;
+            }
+            cur = next;
+            limit = active.jump_limit(self.shared);
+        }
+        active.push_missing(&S::default(), self.query.len() as u32, self.out);
+    }
+
     /// Score the owners of `at_lo` (holders at `lo`) missing from `at_hi` (holders at `hi`,
     /// within `at_lo`) at the first position in `(lo, hi]` where they are missing.
-    fn split(
-        &mut self,
-        lo: usize,
-        hi: usize,
-        at_lo: &WorkerSet,
-        at_hi: &WorkerSet,
-        mids: &mut [WorkerSet],
-    ) {
+    fn split<S: SlotSet>(&mut self, lo: usize, hi: usize, at_lo: &S, at_hi: &S, mids: &mut [S]) {
         if hi - lo == 1 {
-            self.out
-                .extend(at_lo.difference(at_hi).map(|slot| (slot, hi as u32)));
+            at_lo.push_missing(at_hi, hi as u32, self.out);
             return;
         }
         let Some((at_mid, deeper)) = mids.split_first_mut() else {
             // Out of levels (cannot happen for windows of at most `max_step`): walk the window.
             let mut prev = at_lo.clone();
-            let mut here = WorkerSet::new();
+            let mut here = S::default();
             for p in lo + 1..=hi {
-                self.table
-                    .holders(self.query, p, self.state, Some(&prev), &mut here);
-                self.out
-                    .extend(prev.difference(&here).map(|slot| (slot, p as u32)));
+                S::probe(&mut self.table, self.query, p, self.state, &prev, &mut here);
+                prev.push_missing(&here, p as u32, self.out);
                 std::mem::swap(&mut prev, &mut here);
             }
             return;
         };
         let mid = lo + (hi - lo) / 2;
-        self.table
-            .holders(self.query, mid, self.state, Some(at_lo), at_mid);
+        S::probe(&mut self.table, self.query, mid, self.state, at_lo, at_mid);
         if !at_mid.same_as(at_lo) {
             self.split(lo, mid, at_lo, at_mid, deeper);
         }

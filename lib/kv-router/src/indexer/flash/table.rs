@@ -286,6 +286,34 @@ impl Reader<'_> {
             }
         }
     }
+
+    /// The owners caching `query[position]` under the query's prefix as one word of slot
+    /// bits `0..WIDE_SLOT`, with [`WIDE`] set when some have higher slots: the word form of
+    /// [`Self::holders`] for a search whose owners all fit in one word.
+    #[inline]
+    pub(crate) fn holders_word(
+        &mut self,
+        query: &[LocalBlockHash],
+        position: usize,
+        state: &mut QueryState,
+    ) -> u64 {
+        let Some(data) = self.data(position) else {
+            return 0;
+        };
+        let map = &data.maps[position & (POSITIONS_PER_CHUNK - 1)];
+        let mut entries = map.entries(query[position]);
+        let Some(first) = entries.next() else {
+            return 0;
+        };
+        let fp = state.fps.at(query, position);
+        let mut out = 0;
+        for e in std::iter::once(first).chain(entries) {
+            if entry_matches(e, fp, query, position, state) {
+                out |= e.owners;
+            }
+        }
+        out
+    }
 }
 
 #[inline]
