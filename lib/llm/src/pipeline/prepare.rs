@@ -26,8 +26,9 @@ pub struct ChoiceRequest {
     /// Whether this request's prompt counts in `usage.prompt_tokens` (the first choice of
     /// each prompt; the others repeat it).
     pub counts_prompt: bool,
-    /// What is sent to the worker.
-    pub request: PreprocessedRequest,
+    /// What is sent to the worker (boxed: it is ~2 KB and every future on the way to the
+    /// request plane would otherwise carry, and move, a copy of it).
+    pub request: Box<PreprocessedRequest>,
     /// How the worker's tokens are turned into text.
     pub(crate) detokenize: DetokenizeOptions,
 }
@@ -183,16 +184,19 @@ impl ModelPipeline {
             routing: shared.routing.clone(),
             ..PreprocessedRequest::default()
         };
-        Ok((0..n)
-            .map(|i| {
-                let mut request = request.clone();
+        // The first choice takes the request itself; only further choices copy it.
+        let copies: Vec<PreprocessedRequest> = (1..n).map(|_| request.clone()).collect();
+        Ok(std::iter::once(request)
+            .chain(copies)
+            .zip(0..n)
+            .map(|(mut request, i)| {
                 if let Some(seed) = request.sampling_options.seed {
                     request.sampling_options.seed = Some(seed.wrapping_add(i64::from(i)));
                 }
                 ChoiceRequest {
                     index: first_index + i,
                     counts_prompt: i == 0,
-                    request,
+                    request: Box::new(request),
                     detokenize: detokenize.clone(),
                 }
             })
