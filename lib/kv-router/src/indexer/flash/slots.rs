@@ -114,6 +114,32 @@ impl PositionSlots {
         }
     }
 
+    /// The union of the owner words of the entries cached for `local` that `keep` accepts
+    /// (the read path's probe: one pass over the probe run, no iterator state).
+    #[inline]
+    pub(crate) fn owners_where(
+        &self,
+        local: LocalBlockHash,
+        mut keep: impl FnMut(&Entry) -> bool,
+    ) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
+        let mask = self.mask();
+        let mut i = home(local.0, mask);
+        let mut out = 0;
+        // The map is never full (load <= 2/3), so the run ends at a vacant bucket.
+        while let Some(b) = self.buckets.get(i)
+            && !b.is_vacant()
+        {
+            if b.local == local.0 && keep(b) {
+                out |= b.owners;
+            }
+            i = (i + 1) & mask;
+        }
+        out
+    }
+
     /// The fingerprint of the entry `(local, seq)`, 0 when unknown or absent.
     #[inline]
     pub(crate) fn fingerprint(&self, local: LocalBlockHash, seq: SequenceHash) -> u64 {

@@ -300,19 +300,14 @@ impl Reader<'_> {
         let Some(data) = self.data(position) else {
             return 0;
         };
-        let map = &data.maps[position & (POSITIONS_PER_CHUNK - 1)];
-        let mut entries = map.entries(query[position]);
-        let Some(first) = entries.next() else {
-            return 0;
-        };
-        let fp = state.fps.at(query, position);
-        let mut out = 0;
-        for e in std::iter::once(first).chain(entries) {
-            if entry_matches(e, fp, query, position, state) {
-                out |= e.owners;
+        let mut fp = None;
+        data.maps[position & (POSITIONS_PER_CHUNK - 1)].owners_where(query[position], |e| {
+            if e.fp != 0 {
+                e.fp == *fp.get_or_insert_with(|| state.fps.at(query, position))
+            } else {
+                e.seq == state.seq_at(query, position).0
             }
-        }
-        out
+        })
     }
 }
 
