@@ -62,8 +62,12 @@ struct Decoder {
 }
 
 /// A tokenizer known to decode byte-level: token bytes, concatenated, read as lossy UTF-8.
+/// Holds every token's bytes (about 1.5 MB for a 150k vocabulary), so a step is a slice copy.
 pub struct ByteLevel {
-    tokenizer: Arc<dyn Tokenizer>,
+    /// The bytes of all token ids, in id order.
+    bytes: Vec<u8>,
+    /// Where the bytes of each id end in `bytes`.
+    ends: Vec<u32>,
     /// Ids `skip_special_tokens` drops, sorted.
     special_ids: Vec<TokenId>,
 }
@@ -71,7 +75,7 @@ pub struct ByteLevel {
 impl ByteLevel {
     /// The byte-level reading of `tokenizer` (built from `tokenizer_json`), or `None` when its
     /// decoder is not byte-level or its `decode` disagrees with this reading on any probe.
-    pub fn new(tokenizer: Arc<dyn Tokenizer>, tokenizer_json: &[u8]) -> Option<Self> {
+    pub fn new(tokenizer: &dyn Tokenizer, tokenizer_json: &[u8]) -> Option<Self> {
         let file: TokenizerFile = serde_json::from_slice(tokenizer_json).ok()?;
         if file.decoder?.kind != "ByteLevel" {
             return None;
@@ -84,17 +88,40 @@ impl ByteLevel {
             .collect();
         special_ids.sort_unstable();
         let added: Vec<TokenId> = file.added_tokens.iter().map(|t| t.id).collect();
+        let vocab = u32::try_from(tokenizer.vocab_size()).ok()?;
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(tokenizer.vocab_size());
+        for id in 0..vocab {
+            if let Some(token) = tokenizer.id_to_token(id) {
+                push_token_bytes(&token, &mut bytes);
+            }
+            ends.push(u32::try_from(bytes.len()).ok()?);
+        }
+        bytes.shrink_to_fit();
         let reading = Self {
-            tokenizer,
+            bytes,
+            ends,
             special_ids,
         };
-        reading.agrees_on_probes(&added).then_some(reading)
+        reading
+            .agrees_on_probes(tokenizer, &added)
+            .then_some(reading)
+    }
+
+    /// The bytes of token `id`; `None` for ids outside the vocabulary.
+    fn token(&self, id: TokenId) -> Option<&[u8]> {
+        let index = usize::try_from(id).ok()?;
+        let end = *self.ends.get(index)? as usize;
+        let start = index
+            .checked_sub(1)
+            .map_or(0, |prev| self.ends[prev] as usize);
+        self.bytes.get(start..end)
     }
 
     /// Whether the tokenizer's `decode` equals this reading on every added token, a spread of
     /// the vocabulary, and runs of neighbouring ids (split characters included).
-    fn agrees_on_probes(&self, added: &[TokenId]) -> bool {
-        let vocab = u32::try_from(self.tokenizer.vocab_size()).unwrap_or(u32::MAX);
+    fn agrees_on_probes(&self, tokenizer: &dyn Tokenizer, added: &[TokenId]) -> bool {
+        let vocab = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
         let sampled = (0..vocab).step_by(PROBE_STRIDE);
         let singles = added.iter().copied().chain(sampled);
         let runs = (0..vocab.saturating_sub(8))
@@ -107,7 +134,7 @@ impl ByteLevel {
                 for &id in &ids {
                     self.push_bytes(id, skip, &mut bytes);
                 }
-                matches!(self.tokenizer.decode(&ids, skip),
+                matches!(tokenizer.decode(&ids, skip),
                     Ok(text) if text == String::from_utf8_lossy(&bytes))
             })
         })
@@ -118,25 +145,31 @@ impl ByteLevel {
         if skip_special_tokens && self.special_ids.binary_search(&id).is_ok() {
             return;
         }
-        let Some(token) = self.tokenizer.id_to_token(id) else {
+        if let Some(token) = self.token(id) {
+            out.extend_from_slice(token);
+        }
+    }
+}
+
+/// Appends the bytes a vocabulary string stands for: read through the byte-level alphabet, or
+/// its own UTF-8 when some character is outside it (added tokens such as `<|im_end|>`).
+fn push_token_bytes(token: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    for c in token.chars() {
+        let Some(byte) = ALPHABET.get(c as usize).copied().flatten() else {
+            out.truncate(start);
+            out.extend_from_slice(token.as_bytes());
             return;
         };
-        let start = out.len();
-        for c in token.chars() {
-            let Some(byte) = ALPHABET.get(c as usize).copied().flatten() else {
-                // Not a byte-level string (an added token such as `<|im_end|>`): its text.
-                out.truncate(start);
-                out.extend_from_slice(token.as_bytes());
-                return;
-            };
-            out.push(byte);
-        }
+        out.push(byte);
     }
 }
 
 impl std::fmt::Debug for ByteLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ByteLevel")
+            .field("tokens", &self.ends.len())
+            .field("bytes", &self.bytes.len())
             .field("special_ids", &self.special_ids.len())
             .finish_non_exhaustive()
     }

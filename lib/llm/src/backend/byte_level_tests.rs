@@ -15,7 +15,7 @@ const TOKENIZER_JSON: &str = concat!(
 static SHIPPED: LazyLock<(Arc<dyn Tokenizer>, Arc<ByteLevel>)> = LazyLock::new(|| {
     let json = std::fs::read(TOKENIZER_JSON).expect("shipped tokenizer.json");
     let tokenizer = stator_tokenizers::load_bytes(&json).expect("loads");
-    let reading = ByteLevel::new(Arc::clone(&tokenizer), &json).expect("Qwen2.5 is byte-level");
+    let reading = ByteLevel::new(&*tokenizer, &json).expect("Qwen2.5 is byte-level");
     (tokenizer, Arc::new(reading))
 });
 
@@ -70,9 +70,9 @@ proptest! {
 fn other_decoders_are_refused() {
     let (tokenizer, _) = &*SHIPPED;
     let json = br#"{"added_tokens": [], "decoder": {"type": "Metaspace"}}"#;
-    assert!(ByteLevel::new(Arc::clone(tokenizer), json).is_none());
+    assert!(ByteLevel::new(&**tokenizer, json).is_none());
     let none = br#"{"added_tokens": []}"#;
-    assert!(ByteLevel::new(Arc::clone(tokenizer), none).is_none());
+    assert!(ByteLevel::new(&**tokenizer, none).is_none());
 }
 
 #[test]

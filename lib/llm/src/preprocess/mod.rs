@@ -200,7 +200,7 @@ fn load_tokenizer(card: &ModelDeploymentCard) -> Result<LoadedTokenizer, Error> 
             let bytes = file.read_verified()?;
             let tokenizer = stator_tokenizers::load_bytes(&bytes)?;
             let segments = SegmentEncoder::new(&*tokenizer, &bytes);
-            let byte_level = ByteLevel::new(Arc::clone(&tokenizer), &bytes).map(Arc::new);
+            let byte_level = ByteLevel::new(&*tokenizer, &bytes).map(Arc::new);
             tracing::debug!(
                 segment_cache = segments.is_some(),
                 byte_level = byte_level.is_some(),
