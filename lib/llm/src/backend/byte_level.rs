@@ -8,7 +8,8 @@
 //! soon as they no longer end in an incomplete character, which gives exactly the pieces of
 //! [`DecodeStream`](stator_tokenizers::DecodeStream) at a fraction of its cost. [`ByteLevel`]
 //! is only built for a tokenizer whose `tokenizer.json` declares the byte-level decoder and
-//! whose own `decode` agrees with this reading on probes of the whole vocabulary.
+//! whose own `decode` agrees with this reading on every added token and on probes spread over
+//! the vocabulary.
 
 use std::sync::Arc;
 
