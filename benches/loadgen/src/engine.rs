@@ -21,13 +21,16 @@ use crate::workload::Workload;
 /// How often the target's RSS is sampled.
 const RSS_INTERVAL: Duration = Duration::from_millis(150);
 
-/// A pooled HTTP/1.1 client with keep-alive and `TCP_NODELAY`.
+/// The load generator's client: keep-alive HTTP/1.1 with `TCP_NODELAY`, one connection per
+/// closed-loop task, and a pool of up to `max_idle_per_host` for one-off requests.
 pub fn http_client(max_idle_per_host: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(max_idle_per_host)
-        .build(connector)
+    HttpClient::new(
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle_per_host)
+            .build(connector),
+    )
 }
 
 /// One row of the benchmark: a concurrency level and how many requests to send.
@@ -88,12 +91,17 @@ pub async fn run_closed_loop(
             Arc::clone(&next),
         );
         tasks.spawn(async move {
+            let mut connection = client.take_connection();
             let mut done = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(index) else { break };
-                done.push((index, send(&client, &uri, body.clone(), timeout).await));
+                done.push((
+                    index,
+                    send(&mut connection, &uri, body.clone(), timeout).await,
+                ));
             }
+            client.give_back(connection);
             done
         });
     }

@@ -1,6 +1,6 @@
 //! Closed-loop load generator for OpenAI-compatible streaming chat endpoints.
 //!
-//! `C` tokio tasks share one pooled keep-alive HTTP/1.1 client (`TCP_NODELAY` on) and each
+//! `C` tokio tasks each own one keep-alive HTTP/1.1 connection (`TCP_NODELAY` on) and each
 //! sends its next request as soon as the previous answer ended. Answers are parsed as SSE
 //! incrementally, giving TTFT, per-request ITL, end-to-end latency and the server's usage
 //! (prompt, cached and completion tokens). The frontend's CPU time and RSS are read from
@@ -26,6 +26,7 @@
 //! ```
 
 mod chunk;
+mod connection;
 mod engine;
 mod mock;
 mod models;
@@ -37,6 +38,7 @@ mod stats;
 mod workload;
 
 pub use chunk::{StreamItem, Usage, classify};
+pub use connection::Connection;
 pub use engine::{RowMeasurement, RowPlan, http_client, run_closed_loop, run_row};
 pub use mock::{MOCK_CACHED_TOKENS, MOCK_PROMPT_TOKENS, MockOptions, MockServer};
 pub use models::{ModelsError, model_ids, wait_for_model};

@@ -45,6 +45,7 @@ pub async fn model_ids(client: &HttpClient, base: &str) -> Result<Vec<String>, M
         .body(Full::new(Bytes::new()))
         .map_err(|e| ModelsError::Url(e.to_string()))?;
     let response = client
+        .pooled()
         .request(request)
         .await
         .map_err(|e| ModelsError::Transport(format!("{e:?}")))?;

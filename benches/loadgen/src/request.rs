@@ -10,10 +10,41 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::chunk::{StreamItem, Usage, classify};
+use crate::connection::{Connection, Connections};
 use crate::sse::{SseEvent, SseParser};
 
-/// The pooled keep-alive HTTP/1.1 client every request goes through.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The load generator's HTTP client: a pooled client for one-off requests (`/v1/models`) and
+/// the keep-alive connections the closed-loop tasks own, one each.
+#[derive(Clone)]
+pub struct HttpClient {
+    pooled: Client<HttpConnector, Full<Bytes>>,
+    connections: Connections,
+}
+
+impl HttpClient {
+    /// A client over `pooled` (keep-alive, `TCP_NODELAY`), with no connection opened yet.
+    pub(crate) fn new(pooled: Client<HttpConnector, Full<Bytes>>) -> Self {
+        Self {
+            pooled,
+            connections: Connections::default(),
+        }
+    }
+
+    /// The pooled client, for requests outside the closed loop.
+    pub(crate) fn pooled(&self) -> &Client<HttpConnector, Full<Bytes>> {
+        &self.pooled
+    }
+
+    /// A connection for one closed-loop task (kept open from an earlier task when possible).
+    pub(crate) fn take_connection(&self) -> Connection {
+        self.connections.take()
+    }
+
+    /// Keeps a task's connection for the next phase or row.
+    pub(crate) fn give_back(&self, connection: Connection) {
+        self.connections.give_back(connection);
+    }
+}
 
 /// Largest error body kept for the report.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -138,7 +169,7 @@ impl Progress {
 
 /// Sends `body` as a POST to `uri` and reads the whole answer, within `timeout`.
 pub async fn send(
-    client: &HttpClient,
+    connection: &mut Connection,
     uri: &Uri,
     body: Bytes,
     timeout: Duration,
@@ -152,7 +183,8 @@ pub async fn send(
         usage: None,
         error: None,
     };
-    let result = tokio::time::timeout(timeout, exchange(client, uri, body, &mut progress)).await;
+    let result =
+        tokio::time::timeout(timeout, exchange(connection, uri, body, &mut progress)).await;
     let error = match result {
         Err(_) => Some(RequestError::Timeout),
         Ok(Err(err)) => Some(err),
@@ -168,7 +200,7 @@ pub async fn send(
 }
 
 async fn exchange(
-    client: &HttpClient,
+    connection: &mut Connection,
     uri: &Uri,
     body: Bytes,
     progress: &mut Progress,
@@ -178,10 +210,7 @@ async fn exchange(
         .header(ACCEPT, "text/event-stream, application/json")
         .body(Full::new(body))
         .map_err(|e| RequestError::Transport(e.to_string()))?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| RequestError::Transport(format!("{e:?}")))?;
+    let response = connection.send(uri, request).await?;
     let status = response.status();
     let is_sse = response
         .headers()

@@ -67,10 +67,12 @@ async fn successful_stream_counts_tokens_usage_and_reuses_connections() {
         assert!(ttft <= outcome.e2e);
         assert!(outcome.itl().is_some());
     }
-    assert!(
-        server.connections.load(Ordering::Relaxed) < 20,
-        "keep-alive connections are reused"
-    );
+    // Each of the 2 tasks owns one keep-alive connection, and the next loop reuses them.
+    assert_eq!(server.connections.load(Ordering::Relaxed), 2);
+    let bodies = (20..30).map(|i| w.body(i)).collect();
+    let again = run_closed_loop(&client, &uri(&server.base_url()), bodies, 2, TIMEOUT).await;
+    assert!(again.iter().all(|outcome| outcome.error.is_none()));
+    assert_eq!(server.connections.load(Ordering::Relaxed), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
