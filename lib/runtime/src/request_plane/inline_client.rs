@@ -28,6 +28,9 @@ use crate::wire::{Codec, ControlMessage, InlineControl, InlineFrame, StreamId, T
 /// consumer left gets one `kill`, not one per record.
 const KILLED_MEMORY: usize = 256;
 
+/// Events a stream's queue holds before it first grows (a burst of generated tokens).
+const QUEUE_CAPACITY: usize = 32;
+
 /// What a stream's queue carries.
 pub(crate) enum Event {
     /// A response-stream message (prologue, data, final or sentinel).
@@ -91,7 +94,10 @@ impl InlineRegistry {
 
     /// A fresh stream slot on `conn` (which owns this registry).
     pub(crate) fn open(&self, conn: Arc<Connection>) -> InlineReceiver {
-        let queue = SharedQueue::default();
+        let queue = SharedQueue::new(Mutex::new(Queue {
+            events: VecDeque::with_capacity(QUEUE_CAPACITY),
+            ..Queue::default()
+        }));
         let mut slots = self.slots.lock();
         let id = loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::WireError;
 
+/// Initial buffer of [`Codec::encode`].
+const ENCODE_CAPACITY: usize = 4096;
+
 /// How request bodies and response items are encoded (`request_plane_codec` of an instance,
 /// `payload_codec` of a request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -24,12 +27,11 @@ pub enum Codec {
 impl Codec {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Bytes, WireError> {
-        match self {
-            Self::Json => serde_json::to_vec(value)
-                .map(Bytes::from)
-                .map_err(|e| WireError::json("body", e)),
-            Self::Msgpack => Ok(Bytes::from(rmp_serde::to_vec_named(value)?)),
-        }
+        // Requests carry the prompt's token ids (a few KB): start there instead of regrowing
+        // from 8 bytes about ten times per request.
+        let mut buf = BytesMut::with_capacity(ENCODE_CAPACITY);
+        self.encode_into(value, &mut buf)?;
+        Ok(buf.freeze())
     }
 
     /// Appends the encoding of `value` to `dst`.
