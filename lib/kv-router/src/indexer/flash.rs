@@ -5,8 +5,9 @@
 //! each entry one 32-byte bucket `(local hash, sequence hash, prefix fingerprint, owner
 //! word)`. Owners are numbered by a registry so that an entry's owners are bits of one word
 //! (up to 63 owners; higher slots are kept beside the chunk). Each owner's blocks (`owner`,
-//! `held`: one 32-byte bucket per block, keyed by sequence hash) live with the thread that
-//! writes that owner's events, so applying a block touches one owner bucket and one entry.
+//! `held`: a record arena in chain order behind an index by sequence hash that only stores
+//! write) live with the thread that writes that owner's events, so storing a block touches one
+//! index slot, the next record and one entry, and removing a chain walks its records.
 
 mod fingerprint;
 mod held;

@@ -1,50 +1,55 @@
-//! An owner's held blocks: sequence hash → everything the owner knows about that block.
+//! An owner's held blocks: a record arena in chain order, and a sequence hash → record index
+//! that is written once per stored block and never per removed block.
 //!
-//! One open-addressing table with linear probing over 32-byte buckets (two per cache line):
-//! a bucket is the whole record of a block (position, local hash, parent, child count), so
-//! looking a block up, storing it or removing it touches one line of the owner's state, with
-//! no second indirection into a record array. (A block's fingerprint is in its table entry;
-//! only the parent of a `Stored` run needs it, once per event.) Keys are already uniform
-//! hashes, so the home bucket comes from the key's bits and writers can prefetch the buckets
-//! of the blocks ahead of the one they apply. Deletion leaves a tombstone (one store: shifting
-//! the cluster back would walk into lines that were never prefetched) unless the next bucket
-//! is vacant, in which case the bucket and the tombstones before it become vacant at once;
-//! insertion reuses the first tombstone of its probe run and a rehash drops the rest, so
-//! removal really frees.
+//! A record is everything the owner knows about a block (position, local hash, parent, child
+//! count) plus the record number of its parent. A `Stored` run takes consecutive records (free
+//! records are reused last-in-first-out, and an engine evicts tail first, so the records a
+//! chain gave back come out again in chain order), and a `Removed` event, which walks a chain
+//! tail first, reaches each next block through the parent link of the block before it: the
+//! removal touches records along the arena, not a random bucket per block.
+//!
+//! The index maps a sequence hash to its record through 8-byte slots `(tag, record)`, eight
+//! per cache line, with linear probing. A removal leaves its slot behind: a slot is only a
+//! hint, checked against the record it names (live, same sequence hash) on every lookup, and
+//! stale slots are dropped when the index is rebuilt from the live records (at half load,
+//! sized so that a rebuild comes at most once per three insertions). The arena is compacted
+//! at a rebuild once most of it is free, so removal really frees.
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
-/// The block is cached (a vacant bucket has no flag).
+/// The block is cached (a free record has no flag).
 const LIVE: u32 = 1 << FLAGS_SHIFT;
 /// `parent` names the block's parent.
 const HAS_PARENT: u32 = 2 << FLAGS_SHIFT;
 /// Flags sit above the position (positions are below 2^20).
 const FLAGS_SHIFT: u32 = 24;
-/// `position_flags` of a deleted bucket that still continues a probe run (no [`LIVE`] flag).
-const TOMBSTONE: u32 = 1 << 31;
 const POSITION_MASK: u32 = (1 << FLAGS_SHIFT) - 1;
-
-/// Rehash when blocks and tombstones would exceed two thirds of the buckets.
-const MAX_LOAD_NUM: usize = 2;
-const MAX_LOAD_DEN: usize = 3;
-const MIN_CAPACITY: usize = 8;
+/// No record (a parent link that names nothing).
+const NO_RECORD: u32 = u32::MAX;
+/// A vacant index slot.
+const VACANT: u64 = u64::MAX;
+/// Index slots per live block after a rebuild (the rebuild comes at half load).
+const SLOTS_PER_BLOCK: usize = 4;
+const MIN_SLOTS: usize = 16;
 
 /// One cached block of the owner.
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(32))]
 pub(crate) struct Held {
     pub(crate) seq: SequenceHash,
     pub(crate) local: LocalBlockHash,
     /// Parent sequence hash (meaningful with [`HAS_PARENT`]).
     pub(crate) parent: SequenceHash,
-    /// Position, and the flags above it (0: vacant bucket).
+    /// Position, and the flags above it (0: free record).
     position_flags: u32,
     /// Cached blocks of this owner whose parent is this block.
     pub(crate) children: u32,
+    /// Record of the parent when it was cached at this block's store (a hint: checked
+    /// against the parent's sequence hash before use).
+    parent_record: u32,
 }
 
 impl Held {
-    /// A block at `position` (below 2^20) with `flags` ([`LIVE`] is implied).
+    /// A block at `position` (below 2^20) with `children` cached children.
     #[inline]
     pub(crate) fn new(
         seq: SequenceHash,
@@ -65,6 +70,7 @@ impl Held {
             parent: parent.unwrap_or(SequenceHash(0)),
             position_flags: position | flags,
             children,
+            parent_record: NO_RECORD,
         }
     }
 
@@ -80,31 +86,24 @@ impl Held {
     }
 
     #[inline]
-    fn is_vacant(&self) -> bool {
-        self.position_flags == 0
-    }
-
-    #[inline]
     fn is_live(&self) -> bool {
         self.position_flags & LIVE != 0
     }
 }
 
-const EMPTY: Held = Held {
-    seq: SequenceHash(0),
-    local: LocalBlockHash(0),
-    parent: SequenceHash(0),
-    position_flags: 0,
-    children: 0,
-};
-
 /// Sequence hash → held block.
 #[derive(Debug, Default)]
 pub(crate) struct HeldBlocks {
-    buckets: Box<[Held]>,
+    records: Vec<Held>,
+    /// Free records, reused last in first out.
+    free: Vec<u32>,
+    /// Slots `tag << 32 | record` ([`VACANT`] when empty).
+    index: Box<[u64]>,
+    /// Live records.
     len: usize,
-    tombstones: usize,
-    /// Used buckets (blocks and tombstones) at which the next insertion needs a rehash.
+    /// Occupied slots (live or stale).
+    used: usize,
+    /// Occupied slots at which the next insertion needs a rebuild.
     grow_at: usize,
 }
 
@@ -113,160 +112,200 @@ fn home(seq: SequenceHash, mask: usize) -> usize {
     (seq.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
 }
 
+#[inline]
+fn tag(seq: SequenceHash) -> u64 {
+    seq.0 >> 32
+}
+
 impl HeldBlocks {
     #[inline]
     fn mask(&self) -> usize {
-        self.buckets.len().wrapping_sub(1)
+        self.index.len().wrapping_sub(1)
     }
 
-    /// Hint the CPU to fetch `seq`'s home bucket.
+    /// Hint the CPU to fetch the index line of `seq`.
     #[inline]
     pub(crate) fn prefetch(&self, seq: SequenceHash) {
-        if self.buckets.is_empty() {
+        if self.index.is_empty() {
             return;
         }
-        // A probe run often continues into the next line (two buckets per line): fetch it too.
-        let mask = self.mask();
-        let at = home(seq, mask);
-        let p: *const Held = &raw const self.buckets[at];
+        let p: *const u64 = &raw const self.index[home(seq, self.mask())];
         super::prefetch_line(p.cast());
-        let next: *const Held = &raw const self.buckets[((at | 1) + 1) & mask];
-        super::prefetch_line(next.cast());
     }
 
-    /// The bucket of `seq`.
+    /// Whether record `at` holds the live block `seq`.
+    #[inline]
+    fn holds(&self, at: u32, seq: SequenceHash) -> bool {
+        self.records
+            .get(at as usize)
+            .is_some_and(|r| r.seq == seq && r.is_live())
+    }
+
+    /// The record of `seq`.
     #[inline]
     pub(crate) fn find(&self, seq: SequenceHash) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
         let mask = self.mask();
+        let t = tag(seq);
         let mut i = home(seq, mask);
         loop {
-            let b = &self.buckets[i];
-            if b.is_vacant() {
+            let s = self.index[i];
+            if s == VACANT {
                 return None;
             }
-            if b.seq == seq && b.is_live() {
-                return Some(i);
+            if s >> 32 == t && self.holds(s as u32, seq) {
+                return Some(s as u32 as usize);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// The block in bucket `at` (a result of [`Self::find`] or [`Self::find_or_vacant`]).
+    /// The record of `seq`, trying the parent link of `child` first (a removal walking a
+    /// chain tail first names each block's parent next).
+    #[inline]
+    pub(crate) fn find_parent_of(&self, child: &Held, seq: SequenceHash) -> Option<usize> {
+        if self.holds(child.parent_record, seq) {
+            Some(child.parent_record as usize)
+        } else {
+            self.find(seq)
+        }
+    }
+
+    /// The block in record `at` (a result of [`Self::find`] or [`Self::find_or_vacant`]).
     #[inline]
     pub(crate) fn at(&self, at: usize) -> &Held {
-        &self.buckets[at]
+        &self.records[at]
     }
 
-    /// The block in bucket `at`, to update in place.
+    /// The block in record `at`, to update in place.
     #[inline]
     pub(crate) fn at_mut(&mut self, at: usize) -> &mut Held {
-        &mut self.buckets[at]
+        &mut self.records[at]
     }
 
-    /// Make room for `n` more blocks, so that the next `n` insertions move no bucket.
+    /// Make room for `n` more blocks, so that the next `n` insertions rebuild nothing.
+    /// Record numbers found before are stale afterwards.
     pub(crate) fn reserve(&mut self, n: usize) {
-        if self.len + self.tombstones + n > self.grow_at {
-            // Rehash at the same size while the blocks fill at most a third of the buckets
-            // (leaving room for tombstones up to the load bound), else grow.
-            let mut capacity = self.buckets.len().max(MIN_CAPACITY);
-            while (self.len + n) * 3 > capacity {
-                capacity *= 2;
-            }
-            self.resize(capacity);
+        if self.used + n > self.grow_at {
+            self.rebuild(n);
+        }
+        if self.free.len() < n {
+            self.records.reserve(n - self.free.len());
         }
     }
 
-    /// The bucket of `seq` (`Ok`), or the vacant bucket where it goes (`Err`), found in one
-    /// probe run. Needs room for one more block (see [`Self::reserve`]).
+    /// The record of `seq` (`Ok`), or the vacant index slot where it goes (`Err`), found in
+    /// one probe run. Needs room for one more block (see [`Self::reserve`]).
     #[inline]
     pub(crate) fn find_or_vacant(&self, seq: SequenceHash) -> Result<usize, usize> {
-        debug_assert!(
-            self.len + self.tombstones < self.grow_at,
-            "no room reserved"
-        );
+        debug_assert!(self.used < self.grow_at, "no room reserved");
         let mask = self.mask();
+        let t = tag(seq);
         let mut i = home(seq, mask);
-        let mut reuse = None;
         loop {
-            let b = &self.buckets[i];
-            if b.is_vacant() {
-                return Err(reuse.unwrap_or(i));
+            let s = self.index[i];
+            if s == VACANT {
+                return Err(i);
             }
-            if b.is_live() {
-                if b.seq == seq {
-                    return Ok(i);
-                }
-            } else if reuse.is_none() {
-                reuse = Some(i);
+            if s >> 32 == t && self.holds(s as u32, seq) {
+                return Ok(s as u32 as usize);
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Put `held` into the free bucket `at` (an `Err` of [`Self::find_or_vacant`], with no
-    /// change to the table since).
+    /// Put `held`, whose parent is in record `parent_at`, into a free record and name it
+    /// from index slot `slot` (an `Err` of [`Self::find_or_vacant`], with no insertion
+    /// since); returns its record.
     #[inline]
-    pub(crate) fn fill(&mut self, at: usize, held: Held) {
-        debug_assert!(!self.buckets[at].is_live(), "bucket {at} is occupied");
+    pub(crate) fn fill(&mut self, slot: usize, mut held: Held, parent_at: Option<usize>) -> usize {
         debug_assert!(held.is_live(), "a held block is live");
-        if !self.buckets[at].is_vacant() {
-            self.tombstones -= 1;
-        }
-        self.buckets[at] = held;
+        debug_assert_eq!(self.index[slot], VACANT, "slot {slot} is occupied");
+        held.parent_record = parent_at.map_or(NO_RECORD, |p| p as u32);
+        let at = if let Some(at) = self.free.pop() {
+            self.records[at as usize] = held;
+            at
+        } else {
+            let at = u32::try_from(self.records.len())
+                .ok()
+                .filter(|&at| at != NO_RECORD)
+                .expect("fewer than 2^32 - 1 blocks per owner");
+            self.records.push(held);
+            at
+        };
+        self.index[slot] = tag(held.seq) << 32 | u64::from(at);
+        self.used += 1;
         self.len += 1;
+        at as usize
     }
 
-    /// Remove the block in bucket `at`, returning it; shrinks a mostly empty table (indices
-    /// found before are stale afterwards).
+    /// Remove the block in record `at`, returning it (its index slot stays, as a stale hint).
     #[inline]
     pub(crate) fn remove_at(&mut self, at: usize) -> Held {
-        let mask = self.mask();
-        let out = self.buckets[at];
+        let out = self.records[at];
+        debug_assert!(out.is_live(), "record {at} is free");
+        self.records[at].position_flags = 0;
+        self.free.push(at as u32);
         self.len -= 1;
-        if self.buckets[(at + 1) & mask].is_vacant() {
-            // The probe run ends here: vacate this bucket and the tombstones before it.
-            self.buckets[at] = EMPTY;
-            let mut i = at.wrapping_sub(1) & mask;
-            while self.buckets[i].position_flags == TOMBSTONE {
-                self.buckets[i] = EMPTY;
-                self.tombstones -= 1;
-                i = i.wrapping_sub(1) & mask;
-            }
-        } else {
-            self.buckets[at].position_flags = TOMBSTONE;
-            self.tombstones += 1;
-        }
-        if self.buckets.len() > MIN_CAPACITY && self.len * 8 < self.buckets.len() {
-            self.resize((self.buckets.len() / 4).max(MIN_CAPACITY));
-        }
         out
     }
 
     /// Every held block, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Held> {
-        self.buckets.iter().filter(|b| b.is_live())
+        self.records.iter().filter(|r| r.is_live())
     }
 
-    /// Forget every block and release the buckets.
+    /// Forget every block and release the memory.
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
     }
 
-    fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; capacity].into_boxed_slice());
-        self.grow_at = capacity * MAX_LOAD_NUM / MAX_LOAD_DEN;
-        self.tombstones = 0;
+    /// A fresh index of the live records with room for `n` more, after compacting the arena
+    /// when most of it is free.
+    fn rebuild(&mut self, n: usize) {
+        if self.free.len() > self.len {
+            self.compact();
+        }
+        let slots = ((self.len + n) * SLOTS_PER_BLOCK)
+            .max(MIN_SLOTS)
+            .next_power_of_two();
+        self.index = vec![VACANT; slots].into_boxed_slice();
+        self.grow_at = slots / 2;
+        self.used = self.len;
         let mask = self.mask();
-        for b in old.iter().filter(|b| b.is_live()) {
-            let mut i = home(b.seq, mask);
-            while !self.buckets[i].is_vacant() {
+        for (at, r) in self.records.iter().enumerate() {
+            if !r.is_live() {
+                continue;
+            }
+            let mut i = home(r.seq, mask);
+            while self.index[i] != VACANT {
                 i = (i + 1) & mask;
             }
-            self.buckets[i] = *b;
+            self.index[i] = tag(r.seq) << 32 | at as u64;
         }
+    }
+
+    /// Move the live records to the front (in their order) and renumber the parent links.
+    fn compact(&mut self) {
+        let mut renumber = vec![NO_RECORD; self.records.len()];
+        let mut next = 0u32;
+        for (at, r) in self.records.iter().enumerate() {
+            if r.is_live() {
+                renumber[at] = next;
+                next += 1;
+            }
+        }
+        self.records.retain(Held::is_live);
+        for r in &mut self.records {
+            r.parent_record = renumber
+                .get(r.parent_record as usize)
+                .copied()
+                .unwrap_or(NO_RECORD);
+        }
+        self.records.shrink_to(self.len * 2);
+        self.free = Vec::new();
     }
 }
 
@@ -284,34 +323,39 @@ mod tests {
         fn behaves_like_a_hash_map(ops in prop::collection::vec((any::<bool>(), 0u64..64), 1..400)) {
             let mut table = HeldBlocks::default();
             let mut model = HashMap::new();
+            let mut last = None;
             for (n, (insert, k)) in ops.into_iter().enumerate() {
-                // Small keys collide on home buckets a lot; spread some over the high bits too.
+                // Small keys collide on home buckets and tags a lot; spread some over the
+                // high bits too.
                 let key = SequenceHash(k.wrapping_mul(if k % 2 == 0 { 1 } else { 0x1_0000_0001 }));
                 let n = n as u32;
                 if insert {
                     table.reserve(1);
                     match table.find_or_vacant(key) {
                         Ok(at) => prop_assert_eq!(model.get(&key), Some(&table.at(at).position())),
-                        Err(at) => {
+                        Err(slot) => {
                             prop_assert!(!model.contains_key(&key));
                             let parent = n.is_multiple_of(2).then_some(key);
-                            table.fill(at, Held::new(key, LocalBlockHash(k), parent, n, 0));
+                            let hint = last.and_then(|l| table.find(l));
+                            table.fill(slot, Held::new(key, LocalBlockHash(k), parent, n, 0), hint);
                             model.insert(key, n);
                         }
                     }
+                    last = Some(key);
                 } else {
                     let removed = table.find(key).map(|at| table.remove_at(at).position());
                     prop_assert_eq!(removed, model.remove(&key));
                 }
                 prop_assert_eq!(table.len, model.len());
-                let used = table.buckets.iter().filter(|b| !b.is_vacant()).count();
-                prop_assert_eq!(used, table.len + table.tombstones);
                 prop_assert_eq!(table.iter().count(), model.len());
                 for (mk, mv) in &model {
                     let at = table.find(*mk);
                     prop_assert_eq!(at.map(|at| table.at(at).position()), Some(*mv));
                     let parent = at.and_then(|at| table.at(at).parent());
                     prop_assert_eq!(parent, mv.is_multiple_of(2).then_some(*mk));
+                    for other in table.iter() {
+                        prop_assert_eq!(table.find_parent_of(other, *mk), at);
+                    }
                 }
             }
         }

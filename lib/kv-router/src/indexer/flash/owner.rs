@@ -10,12 +10,12 @@
 //! query's whole prefix up to `p`, so the search may jump over positions. The owner's lowest
 //! orphan position (its *floor*) is published to readers; below it, jumps are exact.
 //!
-//! Everything the owner knows about a block sits in one bucket of its [`HeldBlocks`] table
-//! (position, local hash, parent, child count), so applying a block touches
-//! one line of owner state and one bucket of the shared table. Within a `Stored` run the
-//! position, parent and fingerprint of block `i` follow from block `i − 1`; within a
-//! `Removed` event (evicted tail first) a block's parent is usually the next hash, so its child
-//! count is settled when that hash is looked up anyway.
+//! Everything the owner knows about a block sits in one record of its [`HeldBlocks`] arena
+//! (position, local hash, parent, child count, parent record). A `Stored` run fills
+//! consecutive records and one index slot per block; within it the position, parent and
+//! fingerprint of block `i` follow from block `i − 1`. A `Removed` event (evicted tail first)
+//! names each block's parent next, which the removed record links to, so a removal walks the
+//! arena and settles the parent's child count there, with no index lookup per block.
 
 use std::collections::BTreeMap;
 
@@ -191,9 +191,10 @@ impl OwnerState {
                     }
                 }
             }
-            self.held.fill(
+            let at = self.held.fill(
                 vacant,
                 Held::new(b.block_hash, b.tokens_hash, this_parent, position, adopted),
+                prev_at,
             );
             self.staged.push(NewBlock {
                 position,
@@ -201,7 +202,7 @@ impl OwnerState {
                 seq: b.block_hash,
                 fp,
             });
-            prev_at = Some(vacant);
+            prev_at = Some(at);
         }
         shared.table.insert(&self.staged, self.slot);
         Ok(())
@@ -210,18 +211,16 @@ impl OwnerState {
     fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
         self.staged.clear();
         let hashes = &remove.block_hashes;
-        for &seq in hashes.iter().take(PREFETCH_AHEAD) {
-            self.held.prefetch(seq);
-        }
         // The block removed last, whose parent link is settled with the next hash: an engine
-        // evicts tail first, so the parent is usually the next hash, looked up anyway.
+        // evicts tail first, so the parent is usually the next hash, reached through the
+        // removed block's parent link without an index lookup.
         let mut unlinked: Option<Held> = None;
         let mut result = Ok(());
-        for (k, &seq) in hashes.iter().enumerate() {
-            if let Some(&ahead) = hashes.get(k + PREFETCH_AHEAD) {
-                self.held.prefetch(ahead);
-            }
-            let found = self.held.find(seq);
+        for &seq in hashes {
+            let found = match &unlinked {
+                Some(u) => self.held.find_parent_of(u, seq),
+                None => self.held.find(seq),
+            };
             if let Some(u) = unlinked.take() {
                 match found {
                     Some(at) if u.parent() == Some(seq) => {
