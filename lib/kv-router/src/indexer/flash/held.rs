@@ -31,6 +31,9 @@ const VACANT: u64 = u64::MAX;
 /// Index slots per live block after a rebuild (the rebuild comes at half load).
 const SLOTS_PER_BLOCK: usize = 4;
 const MIN_SLOTS: usize = 16;
+/// Records behind the one being removed that a removal prefetches (a chain's records are
+/// usually consecutive, so this is the chain's next blocks).
+const PREFETCH_BEHIND: usize = 8;
 
 /// One cached block of the owner.
 #[derive(Debug, Clone, Copy)]
@@ -244,6 +247,9 @@ impl HeldBlocks {
     /// Remove the block in record `at`, returning it (its index slot stays, as a stale hint).
     #[inline]
     pub(crate) fn remove_at(&mut self, at: usize) -> Held {
+        if let Some(ahead) = self.records.get(at.wrapping_sub(PREFETCH_BEHIND)) {
+            super::prefetch_line(std::ptr::from_ref(ahead).cast());
+        }
         let out = self.records[at];
         debug_assert!(out.is_live(), "record {at} is free");
         self.records[at].position_flags = 0;
@@ -271,7 +277,12 @@ impl HeldBlocks {
         let slots = ((self.len + n) * SLOTS_PER_BLOCK)
             .max(MIN_SLOTS)
             .next_power_of_two();
-        self.index = vec![VACANT; slots].into_boxed_slice();
+        if self.index.len() == slots {
+            // Same size: refill in place (a fresh allocation costs page faults and zeroing).
+            self.index.fill(VACANT);
+        } else {
+            self.index = vec![VACANT; slots].into_boxed_slice();
+        }
         self.grow_at = slots / 2;
         self.used = self.len;
         let mask = self.mask();
