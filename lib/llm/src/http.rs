@@ -14,12 +14,12 @@ mod metrics;
 mod openai;
 mod responses;
 mod routes;
+mod self_wake;
+mod server;
 mod sse;
 
 use std::future::Future;
 use std::sync::Arc;
-
-use axum::serve::ListenerExt;
 
 pub use metrics::{DEFAULT_METRICS_PREFIX, Metrics};
 use stator_protocols::openai::ValidationOptions;
@@ -103,16 +103,7 @@ impl HttpService {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HttpError> {
-        // Without TCP_NODELAY the first SSE chunk waits behind the response head for the
-        // client's delayed ACK (a 40 ms TTFT stall at low concurrency).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        server::serve(listener, self.router(), shutdown).await;
         Ok(())
     }
 }
