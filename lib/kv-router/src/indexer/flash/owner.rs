@@ -266,7 +266,7 @@ impl OwnerState {
     /// cached parent, one orphan less otherwise.
     fn unlink(&mut self, removed: &Held) {
         let parent = removed.parent();
-        if let Some(at) = parent.and_then(|p| self.held.find(p)) {
+        if let Some(at) = parent.and_then(|p| self.held.find_parent_of(removed, p)) {
             let p = self.held.at_mut(at);
             p.children = p.children.saturating_sub(1);
             return;
