@@ -28,10 +28,20 @@ impl Codec {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Bytes, WireError> {
         // Requests carry the prompt's token ids (a few KB): start there instead of regrowing
-        // from 8 bytes about ten times per request.
-        let mut buf = BytesMut::with_capacity(ENCODE_CAPACITY);
-        self.encode_into(value, &mut buf)?;
-        Ok(buf.freeze())
+        // from 8 bytes about ten times per request. A `Vec` rather than a `BytesMut` writer:
+        // MessagePack writes each token id as two tiny slices, and `Vec`'s `write_all` costs
+        // a third of `BufMut::put_slice`'s instructions per call.
+        let mut buf = Vec::with_capacity(ENCODE_CAPACITY);
+        match self {
+            Self::Json => {
+                serde_json::to_writer(&mut buf, value).map_err(|e| WireError::json("body", e))?;
+            }
+            Self::Msgpack => {
+                let mut ser = rmp_serde::Serializer::new(&mut buf).with_struct_map();
+                value.serialize(&mut ser)?;
+            }
+        }
+        Ok(Bytes::from(buf))
     }
 
     /// Appends the encoding of `value` to `dst`.
@@ -89,6 +99,51 @@ impl FromStr for Codec {
             "json" => Ok(Self::Json),
             "msgpack" => Ok(Self::Msgpack),
             _ => Err(UnknownCodec(s.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        token_ids: Vec<u32>,
+        text: Option<String>,
+        max_tokens: u64,
+    }
+
+    fn sample() -> impl Strategy<Value = Sample> {
+        (
+            proptest::collection::vec(any::<u32>(), 0..600),
+            proptest::option::of(".{0,40}"),
+            any::<u64>(),
+        )
+            .prop_map(|(token_ids, text, max_tokens)| Sample {
+                token_ids,
+                text,
+                max_tokens,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn encode_matches_the_reference_encoders_and_round_trips(value in sample()) {
+            let msgpack = Codec::Msgpack.encode(&value).unwrap();
+            let reference = rmp_serde::to_vec_named(&value).unwrap();
+            prop_assert_eq!(&msgpack[..], &reference[..]);
+            prop_assert_eq!(Codec::Msgpack.decode::<Sample>(&msgpack).unwrap(), value.clone());
+            let json = Codec::Json.encode(&value).unwrap();
+            let reference = serde_json::to_vec(&value).unwrap();
+            prop_assert_eq!(&json[..], &reference[..]);
+            let mut appended = BytesMut::new();
+            Codec::Msgpack.encode_into(&value, &mut appended).unwrap();
+            prop_assert_eq!(&appended[..], &msgpack[..]);
         }
     }
 }
