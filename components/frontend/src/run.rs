@@ -85,7 +85,7 @@ pub fn main() -> std::process::ExitCode {
     crate::allocator::tune();
     worker::entry::init_logging();
     let args = FrontendArgs::parse();
-    worker::entry::block_on_main(serve(&args))
+    worker::entry::block_on_main(args.runtime.threads(), serve(&args))
 }
 
 /// Starts the embedded workers of `args` sharing `store` and `bus`.

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use stator_config::RuntimeThreads;
 use tracing_subscriber::EnvFilter;
 
 use crate::WorkerArgs;
@@ -17,12 +18,18 @@ pub fn init_logging() {
         .init();
 }
 
-/// Runs `future` on a fresh multi-threaded tokio runtime and maps its outcome to an exit
-/// code, logging the error.
+/// Runs `future` on a fresh multi-threaded tokio runtime of `threads` and maps its outcome
+/// to an exit code, logging the error.
 pub fn block_on_main<E: std::fmt::Display>(
+    threads: RuntimeThreads,
     future: impl Future<Output = Result<(), E>>,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = threads.worker_threads {
+        builder.worker_threads(workers.get());
+    }
+    let runtime = match builder
+        .max_blocking_threads(threads.max_blocking_threads.get())
         .enable_all()
         .build()
     {
@@ -45,5 +52,5 @@ pub fn block_on_main<E: std::fmt::Display>(
 pub fn main() -> ExitCode {
     init_logging();
     let args = WorkerArgs::parse();
-    block_on_main(crate::serve(&args))
+    block_on_main(args.runtime.threads(), crate::serve(&args))
 }

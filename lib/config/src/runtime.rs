@@ -1,5 +1,6 @@
 //! Runtime settings shared by every binary: discovery, planes, TCP limits, status server.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub const DEFAULT_TCP_WORK_QUEUE_SIZE: usize = 40_000;
 pub const DEFAULT_REQUEST_QUEUE_LIMIT: usize = 16;
 /// Default `DYN_RUNTIME_INHIBITED_DURATION_SECS`.
 pub const DEFAULT_INHIBITED_DURATION_SECS: u64 = 5;
+/// Default `DYN_RUNTIME_MAX_BLOCKING_THREADS` (tokio's own default).
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+
 /// Default `DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS`.
 pub const DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// Default `ETCD_ENDPOINTS`.
@@ -94,6 +98,12 @@ pub struct RuntimeArgs {
     /// Seconds shutdown waits for in-flight requests to finish.
     #[arg(long, env = "DYN_RUNTIME_GRACEFUL_SHUTDOWN_TIMEOUT_SECS", default_value_t = DEFAULT_GRACEFUL_SHUTDOWN_TIMEOUT_SECS)]
     pub graceful_shutdown_timeout_secs: u64,
+    /// Tokio worker threads of the process [default: one per CPU].
+    #[arg(long, env = "DYN_RUNTIME_NUM_WORKER_THREADS")]
+    pub num_worker_threads: Option<NonZeroUsize>,
+    /// Most threads the process starts for blocking work (file reads, model loading).
+    #[arg(long, env = "DYN_RUNTIME_MAX_BLOCKING_THREADS", default_value_t = NonZeroUsize::new(DEFAULT_MAX_BLOCKING_THREADS).expect("nonzero"))]
+    pub max_blocking_threads: NonZeroUsize,
     /// Interface of the system status server.
     #[arg(long, env = "DYN_SYSTEM_HOST", default_value = "0.0.0.0")]
     pub system_host: String,
@@ -164,7 +174,35 @@ struct EnvOnly {
     args: RuntimeArgs,
 }
 
+/// Thread counts of the process's tokio runtime (`DYN_RUNTIME_NUM_WORKER_THREADS`,
+/// `DYN_RUNTIME_MAX_BLOCKING_THREADS`); read before the runtime starts, so they are not part of
+/// [`RuntimeConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeThreads {
+    /// Worker threads; `None` = one per CPU.
+    pub worker_threads: Option<NonZeroUsize>,
+    /// Most blocking-pool threads.
+    pub max_blocking_threads: NonZeroUsize,
+}
+
+impl Default for RuntimeThreads {
+    fn default() -> Self {
+        Self {
+            worker_threads: None,
+            max_blocking_threads: NonZeroUsize::new(DEFAULT_MAX_BLOCKING_THREADS).expect("nonzero"),
+        }
+    }
+}
+
 impl RuntimeArgs {
+    /// The runtime's thread counts.
+    pub fn threads(&self) -> RuntimeThreads {
+        RuntimeThreads {
+            worker_threads: self.num_worker_threads,
+            max_blocking_threads: self.max_blocking_threads,
+        }
+    }
+
     /// The resolved settings.
     pub fn to_config(&self) -> RuntimeConfig {
         let (admission_pool_size, admission_queue_size) = match self.engine_request_limit {

@@ -1,3 +1,5 @@
+use std::num::NonZeroUsize;
+
 use clap::Parser;
 
 use super::*;
@@ -47,4 +49,31 @@ fn bad_values_are_rejected_with_the_flag_name() {
         .expect("invalid backend");
     assert!(err.to_string().contains("--discovery-backend"), "{err}");
     assert!(Cli::try_parse_from(["worker", "--system-port", "x"]).is_err());
+}
+
+#[test]
+fn thread_counts_default_to_tokio_and_reject_zero() {
+    let defaults = Cli::try_parse_from(["worker"]).unwrap().runtime.threads();
+    assert_eq!(defaults, RuntimeThreads::default());
+    assert_eq!(defaults.worker_threads, None);
+    assert_eq!(
+        defaults.max_blocking_threads.get(),
+        DEFAULT_MAX_BLOCKING_THREADS
+    );
+    let set = Cli::try_parse_from([
+        "worker",
+        "--num-worker-threads",
+        "1",
+        "--max-blocking-threads",
+        "16",
+    ])
+    .unwrap()
+    .runtime
+    .threads();
+    assert_eq!(set.worker_threads.map(NonZeroUsize::get), Some(1));
+    assert_eq!(set.max_blocking_threads.get(), 16);
+    let err = Cli::try_parse_from(["worker", "--num-worker-threads", "0"])
+        .err()
+        .expect("zero threads");
+    assert!(err.to_string().contains("--num-worker-threads"), "{err}");
 }
