@@ -24,6 +24,7 @@ use rustc_hash::FxHashMap;
 use stator_tokens::LocalBlockHash;
 
 use self::owner::OwnerState;
+pub(crate) use self::owner::Stage as PrefetchStage;
 use super::registry::Registry;
 use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
@@ -120,6 +121,14 @@ impl Writer {
             OwnerState::new(owner, slot)
         });
         state.apply(shared, &event.event.data)
+    }
+
+    /// Hint the CPU to fetch, in `stage`, what applying `event` will read first (see
+    /// [`OwnerState::prefetch`]); a no-op for an owner not seen yet.
+    pub(crate) fn prefetch(&self, shared: &Shared, event: &RouterEvent, stage: PrefetchStage) {
+        if let Some(state) = self.owners.get(&event.owner()) {
+            state.prefetch(shared, &event.event.data, stage);
+        }
     }
 
     /// Forget every dp rank of `worker_id` that this writer owns.

@@ -6,6 +6,7 @@
 //! thread against the shared table and sees whatever the lanes have applied so far; `flush`
 //! is the barrier that makes every event enqueued before it visible.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -16,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use stator_tokens::LocalBlockHash;
 
-use super::flash::{DEFAULT_JUMP_SIZE, Shared, Writer};
+use super::flash::{DEFAULT_JUMP_SIZE, PrefetchStage, Shared, Writer};
 use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 
@@ -215,26 +216,56 @@ impl Indexer for ThreadPoolIndexer {
     }
 }
 
+/// Queued events that a lane looks at ahead of the one it applies (one per prefetch stage).
+const LOOKAHEAD: usize = PREFETCH_STAGES.len();
+/// The prefetch stages an event goes through while it waits, in order.
+const PREFETCH_STAGES: [PrefetchStage; 4] = [
+    PrefetchStage::Index,
+    PrefetchStage::Record,
+    PrefetchStage::Headers,
+    PrefetchStage::Buckets,
+];
+/// Messages a lane takes off its channel at once (at least [`LOOKAHEAD`] + 1).
+const BATCH: usize = 16;
+
 fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64) {
     let mut writer = Writer::default();
+    let mut queue: VecDeque<LaneMsg> = VecDeque::with_capacity(BATCH);
     let mut idle_since: Option<Instant> = None;
+    let mut closed = false;
     loop {
-        let msg = match rx.try_recv() {
-            Ok(msg) => msg,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() < LANE_SPIN {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return,
-                }
+        while !closed && queue.len() < BATCH {
+            match rx.try_recv() {
+                Ok(msg) => queue.push_back(msg),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => closed = true,
             }
-        };
+        }
+        if queue.is_empty() {
+            if closed {
+                return;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < LANE_SPIN {
+                std::hint::spin_loop();
+                continue;
+            }
+            match rx.recv() {
+                Ok(msg) => queue.push_back(msg),
+                Err(_) => return,
+            }
+        }
         idle_since = None;
+        // Software pipelining across events: the event `d` places ahead goes through stage
+        // `LOOKAHEAD - d`, so by its turn its first lines are on their way or there.
+        for (k, &stage) in PREFETCH_STAGES.iter().enumerate() {
+            if let Some(LaneMsg::Event(event)) = queue.get(LOOKAHEAD - k) {
+                writer.prefetch(shared, event, stage);
+            }
+        }
+        let Some(msg) = queue.pop_front() else {
+            continue;
+        };
         match msg {
             LaneMsg::Event(event) => {
                 if let Err(err) = writer.apply(shared, &event) {

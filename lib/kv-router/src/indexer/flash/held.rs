@@ -82,6 +82,13 @@ impl Held {
         self.position_flags & POSITION_MASK
     }
 
+    /// The record of the parent when this block was stored (a hint, see
+    /// [`HeldBlocks::find_parent_of`]).
+    #[inline]
+    pub(crate) fn parent_record(&self) -> usize {
+        self.parent_record as usize
+    }
+
     /// The parent, if the block was stored under one.
     #[inline]
     pub(crate) fn parent(&self) -> Option<SequenceHash> {
@@ -134,6 +141,42 @@ impl HeldBlocks {
         }
         let p: *const u64 = &raw const self.index[home(seq, self.mask())];
         super::prefetch_line(p.cast());
+    }
+
+    /// The record the index names first for `seq`, unchecked (a prefetch hint: it may be
+    /// stale or another block's).
+    #[inline]
+    pub(crate) fn record_hint(&self, seq: SequenceHash) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let t = tag(seq);
+        let mut i = home(seq, mask);
+        loop {
+            let s = self.index[i];
+            if s == VACANT {
+                return None;
+            }
+            if s >> 32 == t {
+                return Some(s as u32 as usize);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Hint the CPU to fetch record `at` (any number: out of range is ignored).
+    #[inline]
+    pub(crate) fn prefetch_record(&self, at: usize) {
+        if let Some(r) = self.records.get(at) {
+            super::prefetch_line(std::ptr::from_ref(r).cast());
+        }
+    }
+
+    /// The live block `seq` if record `at` holds it.
+    #[inline]
+    pub(crate) fn get_if(&self, at: usize, seq: SequenceHash) -> Option<&Held> {
+        self.records.get(at).filter(|r| r.seq == seq && r.is_live())
     }
 
     /// Whether record `at` holds the live block `seq`.

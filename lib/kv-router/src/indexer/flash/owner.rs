@@ -32,6 +32,19 @@ use crate::protocols::{
     RouterEvent, WorkerWithDpRank,
 };
 
+/// The stages of [`OwnerState::prefetch`], in the order an event goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// The index lines of the named blocks.
+    Index,
+    /// The named block's record (read through the index).
+    Record,
+    /// The table's map headers at the block's position (read through the record).
+    Headers,
+    /// The table's buckets there (read through the headers).
+    Buckets,
+}
+
 /// The write-side state of one owner.
 #[derive(Debug)]
 pub(crate) struct OwnerState {
@@ -84,6 +97,51 @@ impl OwnerState {
             shared.publish_floor(self.slot, floor_before, floor_after);
         }
         result
+    }
+
+    /// Hint the CPU to fetch, in `stage`, what applying `data` reads first: the block an
+    /// event names by sequence hash (a `Stored` run's parent, a removal's first block), its
+    /// parent's record, the table entries at its position and, for a store, the next one.
+    /// Called for queued events ahead of the one being applied, one stage per event step,
+    /// so that the misses of a short event overlap with the work of the ones before it.
+    pub(crate) fn prefetch(&self, shared: &Shared, data: &KvCacheEventData, stage: Stage) {
+        let (seq, next) = match data {
+            KvCacheEventData::Stored(store) => match (store.parent_hash, store.blocks.first()) {
+                (Some(parent), Some(first)) => (parent, Some(first)),
+                _ => return,
+            },
+            KvCacheEventData::Removed(remove) => match remove.block_hashes.first() {
+                Some(&first) => (first, None),
+                None => return,
+            },
+            KvCacheEventData::Cleared => return,
+        };
+        if stage == Stage::Index {
+            self.held.prefetch(seq);
+            if let Some(b) = next {
+                self.held.prefetch(b.block_hash);
+            }
+            return;
+        }
+        let Some(at) = self.held.record_hint(seq) else {
+            return;
+        };
+        if stage == Stage::Record {
+            self.held.prefetch_record(at);
+            return;
+        }
+        let Some(h) = self.held.get_if(at, seq) else {
+            return;
+        };
+        let buckets = stage == Stage::Buckets;
+        shared.table.prefetch(h.position(), h.local, buckets);
+        match next {
+            Some(b) => shared
+                .table
+                .prefetch(h.position() + 1, b.tokens_hash, buckets),
+            None if !buckets => self.held.prefetch_record(h.parent_record()),
+            None => {}
+        }
     }
 
     /// The lowest orphan position, `u32::MAX` when the owner has no gap.

@@ -190,6 +190,27 @@ impl Table {
         }
     }
 
+    /// Hint the CPU to fetch the map header of `position` (`buckets == false`, no lock), or
+    /// the home buckets of `local` there (`buckets == true`, skipped while a writer holds the
+    /// chunk): two stages, since the bucket address is read from the header.
+    #[inline]
+    pub(crate) fn prefetch(&self, position: u32, local: LocalBlockHash, buckets: bool) {
+        let Some(chunk) = self.chunk(position as usize) else {
+            return;
+        };
+        let at = position as usize & (POSITIONS_PER_CHUNK - 1);
+        if buckets {
+            if let Some(data) = chunk.data.try_read() {
+                data.maps[at].prefetch(local);
+            }
+        } else {
+            let header = chunk.data.data_ptr().cast::<u8>().wrapping_add(
+                std::mem::offset_of!(ChunkData, maps) + at * std::mem::size_of::<PositionSlots>(),
+            );
+            super::prefetch_line(header.cast_const().cast());
+        }
+    }
+
     /// The fingerprint of the entry `(position, local, seq)`, 0 when unknown or absent.
     pub(crate) fn fingerprint(
         &self,
