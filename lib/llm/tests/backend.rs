@@ -129,8 +129,8 @@ fn hidden_stop_token_ends_without_text() {
         finish_of(&outputs),
         (Some(FinishReason::Stop), Some(StopReason::TokenId(IM_END)))
     );
-    let consumed: usize = outputs.iter().map(|o| o.token_ids.len()).sum();
-    assert_eq!(consumed, before + 1);
+    let consumed: u32 = outputs.iter().map(|o| o.consumed).sum();
+    assert_eq!(consumed as usize, before + 1);
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn max_tokens_ends_with_length() {
             ..EngineDelta::default()
         })
         .unwrap();
-    assert_eq!(out.token_ids, ids[..3]);
+    assert_eq!(out.consumed, 3);
     assert_eq!(out.text, tokenizer().decode(&ids[..3], true).unwrap());
     assert_eq!(out.finish_reason, Some(FinishReason::Length));
     assert_eq!(detok.generated_tokens(), 3);

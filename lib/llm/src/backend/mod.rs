@@ -55,8 +55,8 @@ pub struct EngineDelta<'a> {
 /// What the detokenizer made of one engine item.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackendOutput {
-    /// The ids consumed from this item (ids after a stop are dropped).
-    pub token_ids: Vec<TokenId>,
+    /// How many of the item's ids were consumed (ids after a stop are dropped).
+    pub consumed: u32,
     /// New text to show (may be empty while text is held back).
     pub text: String,
     /// Set once, on the output that ends the sequence.
@@ -139,8 +139,8 @@ impl Detokenizer {
             return Ok(out);
         }
         if let Some(text) = delta.text {
-            self.generated = self.generated.saturating_add(delta.token_ids.len() as u32);
-            out.token_ids = delta.token_ids.to_vec();
+            out.consumed = u32::try_from(delta.token_ids.len()).unwrap_or(u32::MAX);
+            self.generated = self.generated.saturating_add(out.consumed);
             self.show(text, &mut out);
             if self.finished {
                 return Ok(out);
@@ -149,10 +149,9 @@ impl Detokenizer {
                 return self.finish(out, FinishReason::Length);
             }
         } else {
-            out.token_ids.reserve_exact(delta.token_ids.len());
             for &id in delta.token_ids {
                 self.generated = self.generated.saturating_add(1);
-                out.token_ids.push(id);
+                out.consumed = out.consumed.saturating_add(1);
                 if self.stops_allowed() && self.hidden_stop_ids.contains(&id) {
                     out.stop_reason = Some(StopReason::TokenId(id));
                     return self.finish(out, FinishReason::Stop);

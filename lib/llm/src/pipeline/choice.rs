@@ -157,7 +157,7 @@ impl ChoiceDriver {
                 return Some(Err(PipelineError::Internal(e.to_string())));
             }
         };
-        let tokens = out.token_ids.len() as u32;
+        let tokens = out.consumed;
         if tokens > 0 {
             self.timing.first_token();
             if let Some(hooks) = self.hooks.as_mut() {
