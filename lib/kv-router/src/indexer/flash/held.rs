@@ -11,9 +11,10 @@
 //! The index maps a sequence hash to its record through 8-byte slots `(tag, record)`, eight
 //! per cache line, with linear probing. A removal leaves its slot behind: a slot is only a
 //! hint, checked against the record it names (live, same sequence hash) on every lookup, and
-//! stale slots are dropped when the index is rebuilt from the live records (at half load,
-//! sized so that a rebuild comes at most once per three insertions). The arena is compacted
-//! at a rebuild once most of it is free, so removal really frees.
+//! stale slots are dropped when the index is rebuilt from the live records (at half load, in
+//! place when the size is unchanged, sized so that at least as many insertions as live blocks
+//! come between two rebuilds). The arena is compacted at a rebuild once most of it is free, so
+//! removal really frees.
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
