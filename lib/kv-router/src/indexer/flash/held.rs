@@ -148,6 +148,13 @@ impl HeldBlocks {
     /// stale or another block's).
     #[inline]
     pub(crate) fn record_hint(&self, seq: SequenceHash) -> Option<usize> {
+        self.probe(seq, |_| true)
+    }
+
+    /// Walks `seq`'s probe run to the first slot with its tag that `accept`s the record the
+    /// slot names.
+    #[inline]
+    fn probe(&self, seq: SequenceHash, accept: impl Fn(u32) -> bool) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
@@ -159,7 +166,7 @@ impl HeldBlocks {
             if s == VACANT {
                 return None;
             }
-            if s >> 32 == t {
+            if s >> 32 == t && accept(s as u32) {
                 return Some(s as u32 as usize);
             }
             i = (i + 1) & mask;
@@ -191,22 +198,7 @@ impl HeldBlocks {
     /// The record of `seq`.
     #[inline]
     pub(crate) fn find(&self, seq: SequenceHash) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let mask = self.mask();
-        let t = tag(seq);
-        let mut i = home(seq, mask);
-        loop {
-            let s = self.index[i];
-            if s == VACANT {
-                return None;
-            }
-            if s >> 32 == t && self.holds(s as u32, seq) {
-                return Some(s as u32 as usize);
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe(seq, |at| self.holds(at, seq))
     }
 
     /// The record of `seq`, trying the parent link of `child` first (a removal walking a
