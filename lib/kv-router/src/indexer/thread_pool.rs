@@ -2,9 +2,11 @@
 //!
 //! Each owner (worker, dp rank) is assigned a lane on first sight (round robin) and keeps it:
 //! all its events are applied in order by that lane's thread, which also owns its reverse
-//! lookup, so writes need no owner-level locking. `find_matches` runs inline on the calling
-//! thread against the shared table and sees whatever the lanes have applied so far; `flush`
-//! is the barrier that makes every event enqueued before it visible.
+//! lookup, so writes need no owner-level locking. Every lane writes its own positional table
+//! (a shard holding only its owners), so lanes never contend for a chunk lock or a cache line
+//! of an entry; `find_matches` runs inline on the calling thread, searches every shard and
+//! joins the answers (owner sets are disjoint), seeing whatever the lanes have applied so far.
+//! `flush` is the barrier that makes every event enqueued before it visible.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -38,7 +40,8 @@ enum LaneMsg {
 /// [`ThreadPoolIndexer::error_count`] and logged at debug level.
 #[derive(Debug)]
 pub struct ThreadPoolIndexer {
-    shared: Arc<Shared>,
+    /// One positional table per lane (same index as `lanes`), holding that lane's owners.
+    shards: Vec<Arc<Shared>>,
     lanes: Vec<Sender<LaneMsg>>,
     assignment: RwLock<FxHashMap<WorkerWithDpRank, usize>>,
     next_lane: AtomicUsize,
@@ -66,13 +69,14 @@ impl ThreadPoolIndexer {
 
     /// A pool of `lanes` writer threads whose readers probe `jump` positions ahead.
     pub fn with_jump_size(lanes: usize, jump: usize) -> Self {
-        let shared = Arc::new(Shared::default());
         let errors = Arc::new(AtomicU64::new(0));
         let mut senders = Vec::new();
         let mut threads = Vec::new();
+        let mut shards = Vec::new();
         for i in 0..lanes.max(1) {
             let (tx, rx) = mpsc::channel();
-            let shared = Arc::clone(&shared);
+            let shared = Arc::new(Shared::default());
+            shards.push(Arc::clone(&shared));
             let errors = Arc::clone(&errors);
             let handle = std::thread::Builder::new()
                 .name(format!("kv-index-lane-{i}"))
@@ -82,7 +86,7 @@ impl ThreadPoolIndexer {
             threads.push(handle);
         }
         Self {
-            shared,
+            shards,
             lanes: senders,
             assignment: RwLock::new(FxHashMap::default()),
             next_lane: AtomicUsize::new(0),
@@ -113,7 +117,17 @@ impl ThreadPoolIndexer {
 
     /// Overlap of `query` with every owner, computed on the calling thread.
     pub fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
-        self.shared.find_matches(query, self.jump)
+        let mut shards = self.shards.iter();
+        let Some(first) = shards.next() else {
+            return OverlapScores::default();
+        };
+        let mut scores = first.find_matches(query, self.jump);
+        for shard in shards {
+            scores
+                .scores
+                .extend(shard.find_matches(query, self.jump).scores);
+        }
+        scores
     }
 
     /// Wait until every event enqueued before this call is applied.
@@ -185,7 +199,7 @@ impl ThreadPoolIndexer {
 
     /// Whether the index holds no block (call [`Self::flush`] first for a settled answer).
     pub fn is_empty(&self) -> bool {
-        self.shared.is_empty()
+        self.shards.iter().all(|s| s.is_empty())
     }
 }
 
