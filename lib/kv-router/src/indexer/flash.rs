@@ -78,28 +78,32 @@ impl Shared {
             .unwrap_or(u32::MAX)
     }
 
-    /// Overlap of `query` with every owner.
-    pub(crate) fn find_matches(&self, query: &[LocalBlockHash], jump: usize) -> OverlapScores {
-        search::search(self, query, jump, |depths| {
-            let mut scores = OverlapScores::default();
-            if depths.is_empty() {
-                return scores;
-            }
-            scores.scores.reserve(depths.len());
-            let registry = self.registry.read();
-            for &(slot, depth) in depths {
-                if let Some(owner) = registry.owner(slot) {
-                    scores.scores.insert(owner, depth);
-                }
-            }
-            scores
-        })
-    }
-
     /// Whether the table holds no block at all.
     pub(crate) fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
+}
+
+/// Overlap of `query` with every owner of every shard (shards hold disjoint owners).
+pub(crate) fn find_matches_in<'s>(
+    shards: impl IntoIterator<Item = &'s Shared>,
+    query: &[LocalBlockHash],
+    jump: usize,
+) -> OverlapScores {
+    let mut scores = OverlapScores::default();
+    search::search_each(shards, query, jump, |shared, depths| {
+        if depths.is_empty() {
+            return;
+        }
+        scores.scores.reserve(depths.len());
+        let registry = shared.registry.read();
+        for &(slot, depth) in depths {
+            if let Some(owner) = registry.owner(slot) {
+                scores.scores.insert(owner, depth);
+            }
+        }
+    });
+    scores
 }
 
 /// The write state of a set of owners (all of them, or one lane's share).
@@ -207,7 +211,7 @@ impl Indexer for FlashIndexer {
     }
 
     fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
-        self.shared.find_matches(query, self.jump)
+        find_matches_in([&*self.shared], query, self.jump)
     }
 
     fn remove_worker(&mut self, worker_id: WorkerId) {

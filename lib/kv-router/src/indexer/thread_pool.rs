@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use stator_tokens::LocalBlockHash;
 
-use super::flash::{DEFAULT_JUMP_SIZE, PrefetchStage, Shared, Writer};
+use super::flash::{DEFAULT_JUMP_SIZE, PrefetchStage, Shared, Writer, find_matches_in};
 use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 
@@ -117,17 +117,7 @@ impl ThreadPoolIndexer {
 
     /// Overlap of `query` with every owner, computed on the calling thread.
     pub fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
-        let mut shards = self.shards.iter();
-        let Some(first) = shards.next() else {
-            return OverlapScores::default();
-        };
-        let mut scores = first.find_matches(query, self.jump);
-        for shard in shards {
-            scores
-                .scores
-                .extend(shard.find_matches(query, self.jump).scores);
-        }
-        scores
+        find_matches_in(self.shards.iter().map(|s| &**s), query, self.jump)
     }
 
     /// Wait until every event enqueued before this call is applied.

@@ -139,14 +139,15 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Search `query` and hand the matched depth per owner slot, as `(slot, depth)`, to
-/// `finish` (which must not search again on this thread).
-pub(crate) fn search<R>(
-    shared: &Shared,
+/// Search `query` in each of `shards` and hand each shard with its matched depth per owner
+/// slot, as `(slot, depth)`, to `each` (which must not search again on this thread). The
+/// query's prefix identities are computed once for all shards.
+pub(crate) fn search_each<'s>(
+    shards: impl IntoIterator<Item = &'s Shared>,
     query: &[LocalBlockHash],
     jump: usize,
-    finish: impl FnOnce(&[(u32, u32)]) -> R,
-) -> R {
+    mut each: impl FnMut(&'s Shared, &[(u32, u32)]),
+) {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let Scratch {
@@ -155,31 +156,45 @@ pub(crate) fn search<R>(
             wide,
             depths,
         } = &mut *s;
-        depths.clear();
-        if !query.is_empty() {
-            state.reset();
-            let jump = jump.max(1);
-            let mut table = shared.table.reader();
-            let first = table.holders_word(query, 0, state);
-            let search = Search {
-                shared,
-                query,
-                jump,
-                table,
-                state,
-                out: depths,
-            };
-            if first & WIDE == 0 {
-                word.active = first;
-                search.run(word);
-            } else {
-                let mut table = search.table;
-                table.holders(query, 0, search.state, None, &mut wide.active);
-                Search { table, ..search }.run(wide);
+        state.reset();
+        for shared in shards {
+            depths.clear();
+            if !query.is_empty() {
+                search_one(shared, query, jump.max(1), state, word, wide, depths);
             }
+            each(shared, depths);
         }
-        finish(depths)
-    })
+    });
+}
+
+/// Search one shard, appending `(slot, depth)` to `depths`.
+fn search_one(
+    shared: &Shared,
+    query: &[LocalBlockHash],
+    jump: usize,
+    state: &mut QueryState,
+    word: &mut Sets<u64>,
+    wide: &mut Sets<WorkerSet>,
+    depths: &mut Vec<(u32, u32)>,
+) {
+    let mut table = shared.table.reader();
+    let first = table.holders_word(query, 0, state);
+    let search = Search {
+        shared,
+        query,
+        jump,
+        table,
+        state,
+        out: depths,
+    };
+    if first & WIDE == 0 {
+        word.active = first;
+        search.run(word);
+    } else {
+        let mut table = search.table;
+        table.holders(query, 0, search.state, None, &mut wide.active);
+        Search { table, ..search }.run(wide);
+    }
 }
 
 /// One query's search: what a probe and a window split need besides the sets they compare.
