@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 use stator_tokens::{LocalBlockHash, SequenceHash, next_sequence_hash};
 
@@ -157,7 +157,7 @@ impl Table {
     pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
-            let mut data = chunk.data.write();
+            let mut data = write_without_parking(&chunk.data);
             for b in run.iter().take(PREFETCH_AHEAD) {
                 data.prefetch(b);
             }
@@ -177,7 +177,7 @@ impl Table {
             let Some(chunk) = self.chunk(run[0].position as usize) else {
                 continue;
             };
-            let mut data = chunk.data.write();
+            let mut data = write_without_parking(&chunk.data);
             for b in run.iter().take(PREFETCH_AHEAD) {
                 data.prefetch(b);
             }
@@ -259,6 +259,23 @@ fn read_without_parking(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkDa
     let mut spins = 0;
     loop {
         if let Some(guard) = lock.try_read() {
+            return guard;
+        }
+        if spins < READ_SPINS {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Take `lock` for writing like [`read_without_parking`]: a reader holds a chunk for the probes
+/// of one query inside it (a microsecond or two), less than a park and wake-up would cost.
+fn write_without_parking(lock: &RwLock<ChunkData>) -> RwLockWriteGuard<'_, ChunkData> {
+    let mut spins = 0;
+    loop {
+        if let Some(guard) = lock.try_write() {
             return guard;
         }
         if spins < READ_SPINS {
