@@ -157,7 +157,7 @@ impl Table {
     pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
-            let mut data = write_without_parking(&chunk.data);
+            let mut data = write_chunk(&chunk.data);
             for b in run.iter().take(PREFETCH_AHEAD) {
                 data.prefetch(b);
             }
@@ -177,7 +177,7 @@ impl Table {
             let Some(chunk) = self.chunk(run[0].position as usize) else {
                 continue;
             };
-            let mut data = write_without_parking(&chunk.data);
+            let mut data = write_chunk(&chunk.data);
             for b in run.iter().take(PREFETCH_AHEAD) {
                 data.prefetch(b);
             }
@@ -246,45 +246,42 @@ fn chunk_runs(blocks: &[NewBlock]) -> impl Iterator<Item = &[NewBlock]> {
     blocks.chunk_by(|a, b| a.position >> CHUNK_SHIFT == b.position >> CHUNK_SHIFT)
 }
 
-/// Spins before a waiting reader starts yielding its CPU.
-const READ_SPINS: u32 = 64;
+/// Attempts a thread waiting for a chunk lock makes, with a spin hint between them, before it
+/// yields (a reader) or blocks (a lane).
+const LOCK_SPINS: u32 = 64;
 
-/// Take `lock` for reading, spinning and then yielding while a writer holds it, never parking.
+/// `try_lock` retried up to [`LOCK_SPINS`] times; `None` if the lock stayed taken.
+fn spin_for<G>(mut try_lock: impl FnMut() -> Option<G>) -> Option<G> {
+    for _ in 0..LOCK_SPINS {
+        if let Some(guard) = try_lock() {
+            return Some(guard);
+        }
+        std::hint::spin_loop();
+    }
+    None
+}
+
+/// A chunk's read lock, waited for by spinning and yielding, never by parking.
 ///
-/// A writer holds a chunk for one run of an event's blocks (microseconds). A parked reader is
-/// woken by a futex only after that and then waits for a CPU, which the writer lanes keep busy:
+/// A lane holds a chunk for one run of an event's blocks: microseconds. A parked reader is
+/// woken by a futex only after that and then waits for a CPU, which the lanes keep busy:
 /// parked reads took 40 µs on average and over 1 ms at p99 in the mixed replay on two cores,
-/// spinning ones 1.2 µs at p50 and under 10 µs at p99.
-fn read_without_parking(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkData> {
-    let mut spins = 0;
+/// spinning ones 1.2 µs at p50 and under 10 µs at p99. A lane releases its chunks between
+/// events, so a yielding reader gets in.
+fn read_chunk(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkData> {
     loop {
-        if let Some(guard) = lock.try_read() {
+        if let Some(guard) = spin_for(|| lock.try_read()) {
             return guard;
         }
-        if spins < READ_SPINS {
-            spins += 1;
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+        std::thread::yield_now();
     }
 }
 
-/// Take `lock` for writing like [`read_without_parking`]: a reader holds a chunk for the probes
-/// of one query inside it (a microsecond or two), less than a park and wake-up would cost.
-fn write_without_parking(lock: &RwLock<ChunkData>) -> RwLockWriteGuard<'_, ChunkData> {
-    let mut spins = 0;
-    loop {
-        if let Some(guard) = lock.try_write() {
-            return guard;
-        }
-        if spins < READ_SPINS {
-            spins += 1;
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
+/// A chunk's write lock: spin first (a reader holds a chunk for the probes of one query in it,
+/// less than a park and wake-up cost), then block, which also bars new readers until the
+/// current ones leave, so a stream of readers cannot starve the lane.
+fn write_chunk(lock: &RwLock<ChunkData>) -> RwLockWriteGuard<'_, ChunkData> {
+    spin_for(|| lock.try_write()).unwrap_or_else(|| lock.write())
 }
 
 /// Probes of one query: the read lock of the last chunk probed is kept until the query moves
@@ -303,7 +300,7 @@ impl Reader<'_> {
             // Release before taking the next lock: a reader holds at most one chunk lock.
             self.held = None;
             let chunk = self.table.chunk(position)?;
-            self.held = Some((id, read_without_parking(&chunk.data)));
+            self.held = Some((id, read_chunk(&chunk.data)));
         }
         self.held.as_ref().map(|(_, guard)| &**guard)
     }
