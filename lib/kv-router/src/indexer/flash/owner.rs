@@ -24,7 +24,7 @@ use stator_tokens::SequenceHash;
 
 use super::Shared;
 use super::fingerprint::{FP_SEED, mix};
-use super::held::{Held, HeldBlocks};
+use super::held::{Held, HeldBlocks, ParentLink};
 use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
 use crate::indexer::IndexerError;
 use crate::protocols::{
@@ -272,7 +272,7 @@ impl OwnerState {
         // The block removed last, whose parent link is settled with the next hash: an engine
         // evicts tail first, so the parent is usually the next hash, reached through the
         // removed block's parent link without an index lookup.
-        let mut unlinked: Option<Held> = None;
+        let mut unlinked: Option<ParentLink> = None;
         let mut result = Ok(());
         for &seq in hashes {
             let found = match &unlinked {
@@ -302,7 +302,7 @@ impl OwnerState {
                 *self.waiting.entry(seq).or_insert(0) += h.children;
             }
             if position > 0 {
-                unlinked = Some(h);
+                unlinked = Some(h.link());
             }
             self.staged.push(NewBlock {
                 position,
@@ -322,7 +322,7 @@ impl OwnerState {
 
     /// Settle the parent link of a removed block (not at position 0): one child less for a
     /// cached parent, one orphan less otherwise.
-    fn unlink(&mut self, removed: &Held) {
+    fn unlink(&mut self, removed: &ParentLink) {
         let parent = removed.parent();
         if let Some(at) = parent.and_then(|p| self.held.find_parent_of(removed, p)) {
             let p = self.held.at_mut(at);
