@@ -265,8 +265,8 @@ fn spin_for<G>(mut try_lock: impl FnMut() -> Option<G>) -> Option<G> {
 ///
 /// A lane holds a chunk for one run of an event's blocks: microseconds. A parked reader is
 /// woken by a futex only after that and then waits for a CPU, which the lanes keep busy:
-/// parked reads took 40 µs on average and over 1 ms at p99 in the mixed replay on two cores,
-/// spinning ones 1.2 µs at p50 and under 10 µs at p99. A lane releases its chunks between
+/// with one table per lane, parked reads took 40 µs on average and over 1 ms at p99 in the
+/// mixed replay on two cores, spinning ones 1.2 µs at p50 and under 15 µs at p99. A lane releases its chunks between
 /// events, so a yielding reader gets in.
 #[inline]
 fn read_chunk(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkData> {
