@@ -266,16 +266,9 @@ fn spin_for<G>(mut try_lock: impl FnMut() -> Option<G>) -> Option<G> {
 /// A lane holds a chunk for one run of an event's blocks: microseconds. A parked reader is
 /// woken by a futex only after that and then waits for a CPU, which the lanes keep busy:
 /// with one table per lane, parked reads took 40 µs on average and over 1 ms at p99 in the
-/// mixed replay on two cores, spinning ones 1.2 µs at p50 and under 15 µs at p99. A lane releases its chunks between
-/// events, so a yielding reader gets in.
-#[inline]
+/// mixed replay on two cores, spinning ones 1.2 µs at p50 and under 15 µs at p99. A lane
+/// releases its chunks between events, so a yielding reader gets in.
 fn read_chunk(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkData> {
-    lock.try_read()
-        .unwrap_or_else(|| read_chunk_contended(lock))
-}
-
-#[cold]
-fn read_chunk_contended(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkData> {
     loop {
         if let Some(guard) = spin_for(|| lock.try_read()) {
             return guard;
@@ -287,14 +280,7 @@ fn read_chunk_contended(lock: &RwLock<ChunkData>) -> RwLockReadGuard<'_, ChunkDa
 /// A chunk's write lock: spin first (a reader holds a chunk for the probes of one query in it,
 /// less than a park and wake-up cost), then block, which also bars new readers until the
 /// current ones leave, so a stream of readers cannot starve the lane.
-#[inline]
 fn write_chunk(lock: &RwLock<ChunkData>) -> RwLockWriteGuard<'_, ChunkData> {
-    lock.try_write()
-        .unwrap_or_else(|| write_chunk_contended(lock))
-}
-
-#[cold]
-fn write_chunk_contended(lock: &RwLock<ChunkData>) -> RwLockWriteGuard<'_, ChunkData> {
     spin_for(|| lock.try_write()).unwrap_or_else(|| lock.write())
 }
 
