@@ -122,34 +122,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn self_wakes_are_polled_in_place() {
+    /// Poll a wrapped future that wakes itself `self_wakes` times once, returning the
+    /// result, how often the inner future was polled and how often the scheduler was woken.
+    fn poll_once_with_self_wakes(self_wakes: usize) -> (Poll<()>, usize, usize) {
         let polls = Arc::new(AtomicUsize::new(0));
         let counter = Arc::new(CountingWaker::default());
         let waker = Waker::from(Arc::clone(&counter));
         let mut future = RepollSelfWakes::new(SelfWaking {
-            self_wakes: 2,
+            self_wakes,
             polls: Arc::clone(&polls),
         });
         let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
+        (
+            polled,
+            polls.load(Ordering::SeqCst),
+            counter.0.load(Ordering::SeqCst),
+        )
+    }
+
+    #[test]
+    fn self_wakes_are_polled_in_place() {
+        let (polled, polls, wakes) = poll_once_with_self_wakes(2);
         assert!(polled.is_ready());
-        assert_eq!(polls.load(Ordering::SeqCst), 3);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(polls, 3);
+        assert_eq!(wakes, 0);
     }
 
     #[test]
     fn endless_self_wakes_yield_to_the_scheduler() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        let mut future = RepollSelfWakes::new(SelfWaking {
-            self_wakes: usize::MAX,
-            polls: Arc::clone(&polls),
-        });
-        let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
+        let (polled, polls, wakes) = poll_once_with_self_wakes(usize::MAX);
         assert!(polled.is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), MAX_POLLS);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(polls, MAX_POLLS);
+        assert_eq!(wakes, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
