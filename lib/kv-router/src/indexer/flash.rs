@@ -85,25 +85,29 @@ impl Shared {
 }
 
 /// Overlap of `query` with every owner of every shard (shards hold disjoint owners).
-pub(crate) fn find_matches_in<'s>(
-    shards: impl IntoIterator<Item = &'s Shared>,
+pub(crate) fn find_matches_in(
+    shards: &[Arc<Shared>],
     query: &[LocalBlockHash],
     jump: usize,
 ) -> OverlapScores {
-    let mut scores = OverlapScores::default();
-    search::search_each(shards, query, jump, |shared, depths| {
-        if depths.is_empty() {
-            return;
-        }
+    search::search_all(shards, query, jump, |depths, ends| {
+        let mut scores = OverlapScores::default();
+        // Sized once: growing the map shard by shard rehashed it up to once per shard.
         scores.scores.reserve(depths.len());
-        let registry = shared.registry.read();
-        for &(slot, depth) in depths {
-            if let Some(owner) = registry.owner(slot) {
-                scores.scores.insert(owner, depth);
+        let mut start = 0;
+        for (shared, &end) in shards.iter().zip(ends) {
+            if end > start {
+                let registry = shared.registry.read();
+                for &(slot, depth) in &depths[start..end] {
+                    if let Some(owner) = registry.owner(slot) {
+                        scores.scores.insert(owner, depth);
+                    }
+                }
             }
+            start = end;
         }
-    });
-    scores
+        scores
+    })
 }
 
 /// The write state of a set of owners (all of them, or one lane's share).
@@ -211,7 +215,7 @@ impl Indexer for FlashIndexer {
     }
 
     fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
-        find_matches_in([&*self.shared], query, self.jump)
+        find_matches_in(std::slice::from_ref(&self.shared), query, self.jump)
     }
 
     fn remove_worker(&mut self, worker_id: WorkerId) {

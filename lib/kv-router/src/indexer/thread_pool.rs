@@ -117,7 +117,7 @@ impl ThreadPoolIndexer {
 
     /// Overlap of `query` with every owner, computed on the calling thread.
     pub fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
-        find_matches_in(self.shards.iter().map(|s| &**s), query, self.jump)
+        find_matches_in(&self.shards, query, self.jump)
     }
 
     /// Wait until every event enqueued before this call is applied.

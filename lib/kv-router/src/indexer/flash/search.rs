@@ -12,6 +12,7 @@
 //! one position at a time instead, which keeps answers exact.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use super::Shared;
 use super::slots::WIDE;
@@ -131,23 +132,26 @@ struct Scratch {
     state: QueryState,
     word: Sets<u64>,
     wide: Sets<WorkerSet>,
-    /// The query's `(slot, depth)` answers.
+    /// The query's `(slot, depth)` answers, shard after shard.
     depths: Vec<(u32, u32)>,
+    /// Where each shard's answers end in `depths`.
+    ends: Vec<usize>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Search `query` in each of `shards` and hand each shard with its matched depth per owner
-/// slot, as `(slot, depth)`, to `each` (which must not search again on this thread). The
-/// query's prefix identities are computed once for all shards.
-pub(crate) fn search_each<'s>(
-    shards: impl IntoIterator<Item = &'s Shared>,
+/// Search `query` in each of `shards` and hand `found` the matched depths of all of them at
+/// once: `depths` holds `(slot, depth)` per owner slot, shard after shard, and `ends[i]` is
+/// where shard `i`'s part ends (so the caller sizes its answer once). `found` must not search
+/// again on this thread. The query's prefix identities are computed once for all shards.
+pub(crate) fn search_all<R>(
+    shards: &[Arc<Shared>],
     query: &[LocalBlockHash],
     jump: usize,
-    mut each: impl FnMut(&'s Shared, &[(u32, u32)]),
-) {
+    found: impl FnOnce(&[(u32, u32)], &[usize]) -> R,
+) -> R {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         let Scratch {
@@ -155,16 +159,19 @@ pub(crate) fn search_each<'s>(
             word,
             wide,
             depths,
+            ends,
         } = &mut *s;
         state.reset();
+        depths.clear();
+        ends.clear();
         for shared in shards {
-            depths.clear();
             if !query.is_empty() {
                 search_one(shared, query, jump.max(1), state, word, wide, depths);
             }
-            each(shared, depths);
+            ends.push(depths.len());
         }
-    });
+        found(depths, ends)
+    })
 }
 
 /// Search one shard, appending `(slot, depth)` to `depths`.
