@@ -92,7 +92,8 @@ pub struct KvRouterArgs {
     /// worker's own events confirm them, in seconds [default: off].
     #[arg(long, env = "DYN_ROUTER_PREDICTED_TTL_SECS")]
     pub router_predicted_ttl_secs: Option<f64>,
-    /// Writer threads of the KV index (each worker's events stay on one thread).
+    /// Writer threads of the KV index (each worker's events stay on one thread); at most one
+    /// per CPU the process may use.
     #[arg(long, env = "DYN_ROUTER_EVENT_THREADS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub router_event_threads: u16,
 }

@@ -94,10 +94,22 @@ impl std::fmt::Debug for KvRouter {
     }
 }
 
+/// CPUs this process may run on (affinity mask and cgroup quota), at least 1.
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Writer lanes of the index: the `requested` event threads, at least 1 and at most `cpus`.
+/// Every lane is one more table that each query searches, and lanes beyond the CPUs add no
+/// write throughput (decision D25).
+fn index_lanes(requested: usize, cpus: usize) -> usize {
+    requested.clamp(1, cpus.max(1))
+}
+
 impl KvRouter {
     /// Subscribe to `kv-events` and `kv_metrics` of `endpoint` through the runtime's event
     /// plane, follow the instance set, and build the index: the flash indexer behind the
-    /// thread-pool writer (`config.event_threads` lanes), or, when `config.use_kv_events` is
+    /// thread-pool writer (`config.event_threads` lanes, at most one per available CPU), or, when `config.use_kv_events` is
     /// false, only the approximate predictor.
     pub async fn start(
         drt: &DistributedRuntime,
@@ -146,9 +158,17 @@ impl KvRouter {
             .subscribe(scope, KV_METRICS_TOPIC)
             .await
             .map_err(|e| subscribe_error(KV_METRICS_TOPIC, e))?;
-        let index = config
-            .use_kv_events
-            .then(|| ThreadPoolIndexer::new(config.event_threads));
+        let index = config.use_kv_events.then(|| {
+            let lanes = index_lanes(config.event_threads, available_cpus());
+            if lanes != config.event_threads {
+                tracing::info!(
+                    requested = config.event_threads,
+                    lanes,
+                    "kv router: index event threads capped at the CPUs this process may use"
+                );
+            }
+            ThreadPoolIndexer::new(lanes)
+        });
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
             block_size,
@@ -404,5 +424,18 @@ impl KvRouter {
                 StatorError::internal(format!("kv router: request {id} is already being routed"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_lanes;
+
+    #[test]
+    fn index_lanes_stay_between_one_and_the_cpus() {
+        assert_eq!(index_lanes(4, 2), 2);
+        assert_eq!(index_lanes(4, 16), 4);
+        assert_eq!(index_lanes(0, 8), 1);
+        assert_eq!(index_lanes(3, 0), 1);
     }
 }
