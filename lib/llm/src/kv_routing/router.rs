@@ -109,8 +109,8 @@ fn index_lanes(requested: usize, cpus: usize) -> usize {
 impl KvRouter {
     /// Subscribe to `kv-events` and `kv_metrics` of `endpoint` through the runtime's event
     /// plane, follow the instance set, and build the index: the flash indexer behind the
-    /// thread-pool writer (`config.event_threads` lanes, at most one per available CPU), or, when `config.use_kv_events` is
-    /// false, only the approximate predictor.
+    /// thread-pool writer (`config.event_threads` lanes, at most one per available CPU), or,
+    /// when `config.use_kv_events` is false, only the approximate predictor.
     pub async fn start(
         drt: &DistributedRuntime,
         endpoint: EndpointId,

@@ -164,9 +164,10 @@ pub(crate) fn search_all<R>(
         state.reset();
         depths.clear();
         ends.clear();
+        let jump = jump.max(1);
         for shared in shards {
             if !query.is_empty() {
-                search_one(shared, query, jump.max(1), state, word, wide, depths);
+                search_one(shared, query, jump, state, word, wide, depths);
             }
             ends.push(depths.len());
         }
