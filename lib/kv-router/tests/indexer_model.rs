@@ -61,15 +61,20 @@ fn owner() -> impl Strategy<Value = (u64, u32)> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    op_up_to(12)
+}
+
+/// Ops whose stores, extensions and evictions name up to `blocks` blocks.
+fn op_up_to(blocks: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (owner(), path(12), 0usize..12).prop_map(|(owner, path, from)| {
+        4 => (owner(), path(blocks), 0usize..12).prop_map(|(owner, path, from)| {
             let from = from % path.len();
             Op::Store { owner, path, from }
         }),
-        4 => (owner(), any::<usize>(), path(8)).prop_map(|(owner, pick, extra)| Op::Extend { owner, pick, extra }),
+        4 => (owner(), any::<usize>(), path(blocks)).prop_map(|(owner, pick, extra)| Op::Extend { owner, pick, extra }),
         3 => (owner(), prop::collection::vec(any::<usize>(), 1..4), prop::bool::weighted(0.1))
             .prop_map(|(owner, picks, bogus)| Op::Remove { owner, picks, bogus }),
-        3 => (owner(), any::<usize>(), 0usize..3, 1usize..8)
+        3 => (owner(), any::<usize>(), 0usize..3, 1usize..blocks)
             .prop_map(|(owner, pick, skip, count)| Op::Evict { owner, pick, skip, count }),
         1 => owner().prop_map(|owner| Op::Clear { owner }),
         1 => (0u64..4).prop_map(|worker| Op::RemoveWorker { worker }),
@@ -329,6 +334,17 @@ proptest! {
     #[test]
     fn indexers_agree_with_naive_model_beyond_64_owners(ops in prop::collection::vec(op(), 1..40)) {
         run(ops, 66)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Events of hundreds of blocks: the flash writer applies an event in tiles of 64 blocks,
+    /// and positions cross the table's 256-position chunks.
+    #[test]
+    fn indexers_agree_with_naive_model_on_long_events(ops in prop::collection::vec(op_up_to(320), 1..24)) {
+        run(ops, 0)?;
     }
 }
 

@@ -32,6 +32,11 @@ use crate::protocols::{
     RouterEvent, WorkerWithDpRank,
 };
 
+/// Blocks of one event that the owner pass works out (prefetching their table buckets)
+/// before the table pass writes them: enough to cover the memory latency, few enough that
+/// the fetched lines are still in L1 for the writes.
+const TILE: usize = 64;
+
 /// The stages of [`OwnerState::prefetch`], in the order an event goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
@@ -56,7 +61,8 @@ pub(crate) struct OwnerState {
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
     /// The table changes of one event, applied after the owner's own state: each chunk's
-    /// write lock is then held only for its table writes, and those are prefetched ahead.
+    /// write lock is then held only for its table writes, whose buckets the owner pass has
+    /// prefetched.
     staged: Vec<NewBlock>,
 }
 
@@ -210,6 +216,8 @@ impl OwnerState {
         for b in blocks.iter().take(PREFETCH_AHEAD) {
             self.held.prefetch(b.block_hash);
         }
+        // The table pass's buckets, fetched while this pass works out the blocks.
+        let mut ahead = shared.table.reader();
         let mut fp = parent_fp;
         let mut prev_at = parent_at;
         let mut parent = store.parent_hash;
@@ -254,6 +262,7 @@ impl OwnerState {
                 Held::new(b.block_hash, b.tokens_hash, this_parent, position, adopted),
                 prev_at,
             );
+            ahead.prefetch(position, b.tokens_hash);
             self.staged.push(NewBlock {
                 position,
                 local: b.tokens_hash,
@@ -261,7 +270,14 @@ impl OwnerState {
                 fp,
             });
             prev_at = Some(at);
+            if self.staged.len() == TILE {
+                drop(ahead);
+                shared.table.insert(&self.staged, self.slot);
+                self.staged.clear();
+                ahead = shared.table.reader();
+            }
         }
+        drop(ahead);
         shared.table.insert(&self.staged, self.slot);
         Ok(())
     }
@@ -274,6 +290,8 @@ impl OwnerState {
         // removed block's parent link without an index lookup.
         let mut unlinked: Option<ParentLink> = None;
         let mut result = Ok(());
+        // The table pass's buckets, fetched while this pass walks the records.
+        let mut ahead = shared.table.reader();
         for &seq in hashes {
             let found = match &unlinked {
                 Some(u) => self.held.find_parent_of(u, seq),
@@ -304,19 +322,27 @@ impl OwnerState {
             if position > 0 {
                 unlinked = Some(h.link());
             }
+            ahead.prefetch(position, h.local);
             self.staged.push(NewBlock {
                 position,
                 local: h.local,
                 seq,
                 fp: 0,
             });
+            if self.staged.len() == TILE {
+                drop(ahead);
+                shared.table.remove_prefetched(&self.staged, self.slot);
+                self.staged.clear();
+                ahead = shared.table.reader();
+            }
         }
+        drop(ahead);
         if let Some(u) = unlinked {
             self.unlink(&u);
         }
         // No sort: the table groups consecutive blocks of one chunk under one lock, and an
         // engine's removals come in runs along a sequence (tail first), so runs are long.
-        shared.table.remove(&self.staged, self.slot);
+        shared.table.remove_prefetched(&self.staged, self.slot);
         result
     }
 

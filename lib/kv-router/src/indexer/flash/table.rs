@@ -153,25 +153,36 @@ impl Table {
     }
 
     /// Add `slot` as an owner of every block in `blocks` (positions ascending and below
-    /// [`MAX_POSITIONS`]).
+    /// [`MAX_POSITIONS`]). The caller has prefetched their buckets ([`Reader::prefetch`]):
+    /// issued while it worked out the blocks, the fetches have landed by now, where fetches
+    /// issued from this loop would still be in flight for a short run's first blocks.
     pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
             let mut data = write_chunk(&chunk.data);
-            for b in run.iter().take(PREFETCH_AHEAD) {
-                data.prefetch(b);
-            }
-            for (k, b) in run.iter().enumerate() {
-                if let Some(a) = run.get(k + PREFETCH_AHEAD) {
-                    data.prefetch(a);
-                }
+            for b in run {
                 data.add(b, slot);
             }
         }
     }
 
     /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]); frees an
-    /// entry when no owner is left.
+    /// entry when no owner is left. The caller has prefetched their buckets (see
+    /// [`Self::insert`]).
+    pub(crate) fn remove_prefetched(&self, blocks: &[NewBlock], slot: u32) {
+        for run in chunk_runs(blocks) {
+            let Some(chunk) = self.chunk(run[0].position as usize) else {
+                continue;
+            };
+            let mut data = write_chunk(&chunk.data);
+            for b in run {
+                data.remove(b, slot);
+            }
+        }
+    }
+
+    /// [`Self::remove_prefetched`] for blocks whose buckets nobody prefetched (a whole
+    /// owner's, in position order): fetches [`PREFETCH_AHEAD`] blocks ahead itself.
     pub(crate) fn remove(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let Some(chunk) = self.chunk(run[0].position as usize) else {
@@ -293,6 +304,15 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Hint the CPU to fetch the home buckets of `local` at `position` (a writer's owner
+    /// pass, ahead of its table pass).
+    #[inline]
+    pub(crate) fn prefetch(&mut self, position: u32, local: LocalBlockHash) {
+        if let Some(data) = self.data(position as usize) {
+            data.maps[position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(local);
+        }
+    }
+
     #[inline]
     fn data(&mut self, position: usize) -> Option<&ChunkData> {
         let id = position >> CHUNK_SHIFT;
