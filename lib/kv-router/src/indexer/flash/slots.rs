@@ -84,19 +84,23 @@ impl PositionSlots {
         self.len == 0
     }
 
-    /// Hint the CPU to fetch the home bucket of `local`.
+    /// Hint the CPU to fetch the home bucket of `local` and the two lines after it.
     #[inline]
     pub(crate) fn prefetch(&self, local: LocalBlockHash) {
         if self.buckets.is_empty() {
             return;
         }
-        // A probe run often continues into the next line (two buckets per line): fetch it too.
+        // Fetch the two lines after home's too (two buckets per line): at load 1/2, a probe
+        // run often continues into the next line, and a removal's backward shift walks to the
+        // end of the cluster, often the line after that (measured: three lines beat two).
         let mask = self.mask();
         let at = home(local.0, mask);
         let p: *const Entry = &raw const self.buckets[at];
         super::prefetch_line(p.cast());
         let next: *const Entry = &raw const self.buckets[((at | 1) + 1) & mask];
         super::prefetch_line(next.cast());
+        let third: *const Entry = &raw const self.buckets[((at | 1) + 3) & mask];
+        super::prefetch_line(third.cast());
     }
 
     /// Every entry cached for `local` (one per prefix), in probe order.
