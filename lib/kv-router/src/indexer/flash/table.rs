@@ -54,7 +54,9 @@ impl ChunkData {
         }
     }
 
-    #[inline]
+    // Always inline: with two callers the compiler keeps it out of line, and the call costs
+    // a removal about a tenth (measured).
+    #[inline(always)]
     fn remove(&mut self, b: &NewBlock, slot: u32) {
         let mut wide_left = false;
         if slot >= WIDE_SLOT {
