@@ -25,12 +25,17 @@ use stator_tokens::SequenceHash;
 use super::Shared;
 use super::fingerprint::{FP_SEED, mix};
 use super::held::{Held, HeldBlocks, ParentLink};
-use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD, TableWrite};
+use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
 use crate::indexer::IndexerError;
 use crate::protocols::{
     KvCacheEvent, KvCacheEventData, KvCacheRemoveData, KvCacheStoreData, KvCacheStoredBlockData,
     RouterEvent, WorkerWithDpRank,
 };
+
+/// Blocks of one event that the owner pass works out (prefetching their table buckets)
+/// before the table pass writes them: enough to cover the memory latency, few enough that
+/// the fetched lines are still in L1 for the writes.
+const TILE: usize = 64;
 
 /// The stages of [`OwnerState::prefetch`], in the order an event goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +60,9 @@ pub(crate) struct OwnerState {
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
-    /// The buffer of one event's table writes (see [`super::table::Tiles`]), kept between
-    /// events.
+    /// The table changes of one event, applied after the owner's own state: each chunk's
+    /// write lock is then held only for its table writes, whose buckets the owner pass has
+    /// prefetched.
     staged: Vec<NewBlock>,
 }
 
@@ -206,14 +212,12 @@ impl OwnerState {
             });
         }
 
+        self.staged.clear();
         for b in blocks.iter().take(PREFETCH_AHEAD) {
             self.held.prefetch(b.block_hash);
         }
-        let mut tiles = shared.table.tiles(
-            std::mem::take(&mut self.staged),
-            self.slot,
-            TableWrite::Insert,
-        );
+        // The table pass's buckets, fetched while this pass works out the blocks.
+        let mut ahead = shared.table.reader();
         let mut fp = parent_fp;
         let mut prev_at = parent_at;
         let mut parent = store.parent_hash;
@@ -258,32 +262,36 @@ impl OwnerState {
                 Held::new(b.block_hash, b.tokens_hash, this_parent, position, adopted),
                 prev_at,
             );
-            tiles.push(NewBlock {
+            ahead.prefetch(position, b.tokens_hash);
+            self.staged.push(NewBlock {
                 position,
                 local: b.tokens_hash,
                 seq: b.block_hash,
                 fp,
             });
             prev_at = Some(at);
+            if self.staged.len() == TILE {
+                drop(ahead);
+                shared.table.insert(&self.staged, self.slot);
+                self.staged.clear();
+                ahead = shared.table.reader();
+            }
         }
-        self.staged = tiles.finish();
+        drop(ahead);
+        shared.table.insert(&self.staged, self.slot);
         Ok(())
     }
 
     fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
+        self.staged.clear();
         let hashes = &remove.block_hashes;
         // The block removed last, whose parent link is settled with the next hash: an engine
         // evicts tail first, so the parent is usually the next hash, reached through the
         // removed block's parent link without an index lookup.
         let mut unlinked: Option<ParentLink> = None;
         let mut result = Ok(());
-        // No sort: the table groups consecutive blocks of one chunk under one lock, and an
-        // engine's removals come in runs along a sequence (tail first), so runs are long.
-        let mut tiles = shared.table.tiles(
-            std::mem::take(&mut self.staged),
-            self.slot,
-            TableWrite::Remove,
-        );
+        // The table pass's buckets, fetched while this pass walks the records.
+        let mut ahead = shared.table.reader();
         for &seq in hashes {
             let found = match &unlinked {
                 Some(u) => self.held.find_parent_of(u, seq),
@@ -314,17 +322,27 @@ impl OwnerState {
             if position > 0 {
                 unlinked = Some(h.link());
             }
-            tiles.push(NewBlock {
+            ahead.prefetch(position, h.local);
+            self.staged.push(NewBlock {
                 position,
                 local: h.local,
                 seq,
                 fp: 0,
             });
+            if self.staged.len() == TILE {
+                drop(ahead);
+                shared.table.remove_prefetched(&self.staged, self.slot);
+                self.staged.clear();
+                ahead = shared.table.reader();
+            }
         }
+        drop(ahead);
         if let Some(u) = unlinked {
             self.unlink(&u);
         }
-        self.staged = tiles.finish();
+        // No sort: the table groups consecutive blocks of one chunk under one lock, and an
+        // engine's removals come in runs along a sequence (tail first), so runs are long.
+        shared.table.remove_prefetched(&self.staged, self.slot);
         result
     }
 

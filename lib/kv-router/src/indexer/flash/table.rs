@@ -157,27 +157,11 @@ impl Table {
         })
     }
 
-    /// The writes of one event's blocks, `write` of `slot`, staged in `buffer` (cleared
-    /// first; [`Tiles::finish`] hands it back for the next event).
-    pub(crate) fn tiles(
-        &self,
-        mut buffer: Vec<NewBlock>,
-        slot: u32,
-        write: TableWrite,
-    ) -> Tiles<'_> {
-        buffer.clear();
-        Tiles {
-            table: self,
-            ahead: self.reader(),
-            staged: buffer,
-            slot,
-            write,
-        }
-    }
-
     /// Add `slot` as an owner of every block in `blocks` (positions ascending and below
-    /// [`MAX_POSITIONS`]), whose buckets [`Tiles`] has prefetched.
-    fn insert(&self, blocks: &[NewBlock], slot: u32) {
+    /// [`MAX_POSITIONS`]). The caller has prefetched their buckets ([`Reader::prefetch`]):
+    /// issued while it worked out the blocks, the fetches have landed by now, where fetches
+    /// issued from this loop would still be in flight for a short run's first blocks.
+    pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
             let mut data = write_chunk(&chunk.data);
@@ -187,9 +171,10 @@ impl Table {
         }
     }
 
-    /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]), whose
-    /// buckets [`Tiles`] has prefetched; frees an entry when no owner is left.
-    fn remove_prefetched(&self, blocks: &[NewBlock], slot: u32) {
+    /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]); frees an
+    /// entry when no owner is left. The caller has prefetched their buckets (see
+    /// [`Self::insert`]).
+    pub(crate) fn remove_prefetched(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let Some(chunk) = self.chunk(run[0].position as usize) else {
                 continue;
@@ -272,63 +257,6 @@ impl Table {
     }
 }
 
-/// Blocks of one event that a writer works out (prefetching their buckets) before it writes
-/// them: enough to cover the memory latency, few enough that the fetched lines are still in
-/// L1 for the writes (tiles of 64 measured faster than 32, 128 or a whole event).
-const TILE: usize = 64;
-
-/// Which table write a [`Tiles`] makes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum TableWrite {
-    /// Add the owner to each block.
-    Insert,
-    /// Remove the owner from each block.
-    Remove,
-}
-
-/// The table writes of one event, a tile at a time.
-///
-/// A writer pushes each block as its own pass works it out. The push prefetches the block's
-/// buckets (under the chunk's read lock, as a reader does), and a full tile is written
-/// (under the write lock). By then the fetches have landed and the lines are still in L1;
-/// fetches issued from the write loop itself would still be in flight for a run's first
-/// blocks, and 97% of block ops come in events of 128 blocks or more.
-pub(crate) struct Tiles<'a> {
-    table: &'a Table,
-    ahead: Reader<'a>,
-    staged: Vec<NewBlock>,
-    slot: u32,
-    write: TableWrite,
-}
-
-impl Tiles<'_> {
-    /// Stage one block (positions ascending for an insert), writing the tile once it is full.
-    #[inline]
-    pub(crate) fn push(&mut self, block: NewBlock) {
-        self.ahead.prefetch(block.position, block.local);
-        self.staged.push(block);
-        if self.staged.len() == TILE {
-            self.write_staged();
-        }
-    }
-
-    /// Write the blocks staged so far; returns the buffer for reuse.
-    pub(crate) fn finish(mut self) -> Vec<NewBlock> {
-        self.write_staged();
-        std::mem::take(&mut self.staged)
-    }
-
-    fn write_staged(&mut self) {
-        // The write lock of a chunk whose read lock this writer holds would never come.
-        self.ahead.release();
-        match self.write {
-            TableWrite::Insert => self.table.insert(&self.staged, self.slot),
-            TableWrite::Remove => self.table.remove_prefetched(&self.staged, self.slot),
-        }
-        self.staged.clear();
-    }
-}
-
 /// Maximal runs of consecutive blocks in one chunk.
 fn chunk_runs(blocks: &[NewBlock]) -> impl Iterator<Item = &[NewBlock]> {
     blocks.chunk_by(|a, b| a.position >> CHUNK_SHIFT == b.position >> CHUNK_SHIFT)
@@ -381,15 +309,10 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Let go of the chunk lock held, if any.
-    fn release(&mut self) {
-        self.held = None;
-    }
-
-    /// Hint the CPU to fetch the home buckets of `local` at `position` (a writer's own pass,
-    /// ahead of its table writes).
+    /// Hint the CPU to fetch the home buckets of `local` at `position` (a writer's owner
+    /// pass, ahead of its table pass).
     #[inline]
-    fn prefetch(&mut self, position: u32, local: LocalBlockHash) {
+    pub(crate) fn prefetch(&mut self, position: u32, local: LocalBlockHash) {
         if let Some(data) = self.data(position as usize) {
             data.maps[position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(local);
         }
