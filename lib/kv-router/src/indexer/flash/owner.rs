@@ -60,9 +60,9 @@ pub(crate) struct OwnerState {
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
-    /// The table changes of one event, applied after the owner's own state: each chunk's
-    /// write lock is then held only for its table writes, whose buckets the owner pass has
-    /// prefetched.
+    /// The table changes of one event, written a tile of [`TILE`] blocks at a time after the
+    /// owner pass has worked the tile out and prefetched its buckets: each chunk's write lock
+    /// is held only for the tile's table writes.
     staged: Vec<NewBlock>,
 }
 
