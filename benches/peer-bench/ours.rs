@@ -62,13 +62,57 @@ fn summarize(scores: &OverlapScores) -> MatchOutcome {
     out
 }
 
-pub struct OursPool {
-    inner: ThreadPoolIndexer,
+/// How the adapter drives one of our indexers: the thread pool through `&self`, an inline
+/// indexer through a `RefCell` on the benchmark thread.
+trait Drive {
+    /// Whether events are applied later, on the indexer's own threads.
+    const ASYNC: bool;
+    fn apply(&self, ev: RouterEvent);
+    fn find(&self, q: &[LocalBlockHash]) -> OverlapScores;
+    fn remove(&self, worker_id: u64);
+    fn flush(&self);
+}
+
+impl Drive for ThreadPoolIndexer {
+    const ASYNC: bool = true;
+    fn apply(&self, ev: RouterEvent) {
+        self.apply_event(ev).expect("indexer lanes stopped");
+    }
+    fn find(&self, q: &[LocalBlockHash]) -> OverlapScores {
+        self.find_matches(q)
+    }
+    fn remove(&self, worker_id: u64) {
+        self.remove_worker(worker_id);
+    }
+    fn flush(&self) {
+        ThreadPoolIndexer::flush(self);
+    }
+}
+
+impl<I: Indexer> Drive for RefCell<I> {
+    const ASYNC: bool = false;
+    fn apply(&self, ev: RouterEvent) {
+        // Rejected events (a parent the worker never stored) are part of the replay.
+        let _ = self.borrow_mut().apply_event(ev);
+    }
+    fn find(&self, q: &[LocalBlockHash]) -> OverlapScores {
+        self.borrow().find_matches(q)
+    }
+    fn remove(&self, worker_id: u64) {
+        self.borrow_mut().remove_worker(worker_id);
+    }
+    fn flush(&self) {}
+}
+
+/// One of our indexers under test.
+pub struct Ours<D> {
+    inner: D,
     label: String,
 }
 
-impl OursPool {
-    pub fn new(threads: usize, jump: usize) -> Self {
+impl Ours<ThreadPoolIndexer> {
+    /// The thread-pool flash indexer with `threads` lanes: `ours`.
+    pub fn pool(threads: usize, jump: usize) -> Self {
         Self {
             inner: ThreadPoolIndexer::with_jump_size(threads, jump),
             label: format!("stator-flash-pool(jump={jump},event_threads={threads})"),
@@ -76,43 +120,8 @@ impl OursPool {
     }
 }
 
-impl IndexerUnderTest for OursPool {
-    type Event = RouterEvent;
-    type Query = Vec<LocalBlockHash>;
-    fn name(&self) -> String {
-        self.label.clone()
-    }
-    fn is_async(&self) -> bool {
-        true
-    }
-    fn prepare_event(&self, rec: &EventRecord) -> RouterEvent {
-        to_event(rec)
-    }
-    fn prepare_query(&self, h: &[u64]) -> Self::Query {
-        to_query(h)
-    }
-    #[inline]
-    fn apply_event(&self, ev: RouterEvent) {
-        self.inner.apply_event(ev).expect("indexer lanes stopped");
-    }
-    #[inline]
-    fn find_matches(&self, q: &Self::Query) -> MatchOutcome {
-        summarize(&self.inner.find_matches(q))
-    }
-    fn remove_worker(&self, worker_id: u64) {
-        self.inner.remove_worker(worker_id);
-    }
-    fn flush(&self) {
-        self.inner.flush();
-    }
-}
-
-pub struct OursInline<I> {
-    inner: RefCell<I>,
-    label: String,
-}
-
-impl OursInline<FlashIndexer> {
+impl Ours<RefCell<FlashIndexer>> {
+    /// The flash indexer on the benchmark thread: `ours-flash`.
     pub fn flash(jump: usize) -> Self {
         Self {
             inner: RefCell::new(FlashIndexer::with_jump_size(jump)),
@@ -121,7 +130,8 @@ impl OursInline<FlashIndexer> {
     }
 }
 
-impl OursInline<RadixTree> {
+impl Ours<RefCell<RadixTree>> {
+    /// The reference radix tree on the benchmark thread: `ours-radix`.
     pub fn radix() -> Self {
         Self {
             inner: RefCell::new(RadixTree::new()),
@@ -130,14 +140,14 @@ impl OursInline<RadixTree> {
     }
 }
 
-impl<I: Indexer> IndexerUnderTest for OursInline<I> {
+impl<D: Drive> IndexerUnderTest for Ours<D> {
     type Event = RouterEvent;
     type Query = Vec<LocalBlockHash>;
     fn name(&self) -> String {
         self.label.clone()
     }
     fn is_async(&self) -> bool {
-        false
+        D::ASYNC
     }
     fn prepare_event(&self, rec: &EventRecord) -> RouterEvent {
         to_event(rec)
@@ -147,14 +157,16 @@ impl<I: Indexer> IndexerUnderTest for OursInline<I> {
     }
     #[inline]
     fn apply_event(&self, ev: RouterEvent) {
-        let _ = self.inner.borrow_mut().apply_event(ev);
+        self.inner.apply(ev);
     }
     #[inline]
     fn find_matches(&self, q: &Self::Query) -> MatchOutcome {
-        summarize(&self.inner.borrow().find_matches(q))
+        summarize(&self.inner.find(q))
     }
     fn remove_worker(&self, worker_id: u64) {
-        self.inner.borrow_mut().remove_worker(worker_id);
+        self.inner.remove(worker_id);
     }
-    fn flush(&self) {}
+    fn flush(&self) {
+        self.inner.flush();
+    }
 }

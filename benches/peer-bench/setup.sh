@@ -40,9 +40,9 @@ text = text.replace("pub mod upstream;", '#[cfg(feature = "ours")]\npub mod ours
 arms = "".join(
     f'        #[cfg(feature = "ours")]\n        "{name}" => {call},\n'
     for name, call in [
-        ("ours", "v.visit_sync(&move || ours::OursPool::new(c.event_threads, 64))"),
-        ("ours-flash", "v.visit(&|| ours::OursInline::flash(64))"),
-        ("ours-radix", "v.visit(&ours::OursInline::radix)"),
+        ("ours", "v.visit_sync(&move || ours::Ours::pool(c.event_threads, 64))"),
+        ("ours-flash", "v.visit(&|| ours::Ours::flash(64))"),
+        ("ours-radix", "v.visit(&ours::Ours::radix)"),
     ]
 )
 anchor = '        "crtc" =>'
