@@ -14,8 +14,14 @@ SRC=$(cd "${1:-$ROOT/../shared/peer-bench}" && pwd)
 WORK=${WORK:-/tmp/stator-peer-bench}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WORK-target}
 
+# Only ever delete a folder this script made (it leaves a marker file in it).
+if [ -e "$WORK" ] && [ ! -e "$WORK/.stator-peer-bench" ]; then
+  echo "$WORK exists and is not a scratch copy made by this script; set WORK elsewhere" >&2
+  exit 1
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
+touch "$WORK/.stator-peer-bench"
 (cd "$SRC" && tar --exclude=./target --exclude=./corpus --exclude=./results -cf - .) | tar -xf - -C "$WORK"
 cp "$HERE/ours.rs" "$WORK/src/adapters/ours.rs"
 
