@@ -8,12 +8,18 @@
 //! tail first, reaches each next block through the parent link of the block before it: the
 //! removal touches records along the arena, not a random bucket per block.
 //!
-//! The index maps a sequence hash to its record through 8-byte slots `(tag, record)`, eight
-//! per cache line, with linear probing. A removal leaves its slot behind: a slot is only a
-//! hint, checked against the record it names (live, same sequence hash) on every lookup, and
-//! stale slots are dropped when the index is rebuilt from the live records (at half load, in
-//! place when the size is unchanged, sized so that at least as many insertions as live blocks
-//! come between two rebuilds). The arena is compacted at a rebuild once most of it is free, so
+//! The index maps a sequence hash to its record through `(tag, record)` slots grouped in cache
+//! lines of eight: a key hashes to a line, goes into the line's first vacant slot, and only
+//! spills into the next line when its own is full. A probe compares all eight tags of a line at
+//! once, so whether it hits, and where the vacant slot is, are bit masks rather than a branch
+//! per slot: a store's probe (almost always "no match, a vacant slot here") is predicted right
+//! even before its line arrives, where a slot-by-slot probe's first branch was a coin toss at
+//! the index's load. A removal leaves its slot behind: a slot is only a hint, checked against
+//! the record it names (live, same sequence hash) on every lookup, and stale slots are dropped
+//! when the index is rebuilt from the live records (at half load, in place when the size is
+//! unchanged, sized so that at least as many insertions as live blocks come between two
+//! rebuilds). Since slots are never vacated between rebuilds, a line with a vacant slot ends
+//! every probe that reaches it. The arena is compacted at a rebuild once most of it is free, so
 //! removal really frees.
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
@@ -27,11 +33,11 @@ const FLAGS_SHIFT: u32 = 24;
 const POSITION_MASK: u32 = (1 << FLAGS_SHIFT) - 1;
 /// No record (a parent link that names nothing).
 const NO_RECORD: u32 = u32::MAX;
-/// A vacant index slot.
-const VACANT: u64 = u64::MAX;
+/// Index slots per cache line.
+const LINE_SLOTS: usize = 8;
 /// Index slots per live block after a rebuild (the rebuild comes at half load).
 const SLOTS_PER_BLOCK: usize = 4;
-const MIN_SLOTS: usize = 16;
+const MIN_LINES: usize = 2;
 /// Records behind the one being removed that a removal prefetches (a chain's records are
 /// usually consecutive, so this is the chain's next blocks).
 const PREFETCH_BEHIND: usize = 8;
@@ -135,14 +141,72 @@ impl ParentLink {
     }
 }
 
+/// One cache line of the index: eight slots, slot `i` being `(tags[i], records[i])`; tag 0
+/// marks a vacant slot (a block's tag is never 0, see [`tag`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct IndexLine {
+    tags: [u32; LINE_SLOTS],
+    records: [u32; LINE_SLOTS],
+}
+
+const VACANT_LINE: IndexLine = IndexLine {
+    tags: [0; LINE_SLOTS],
+    records: [0; LINE_SLOTS],
+};
+
+impl IndexLine {
+    /// Bit `i` set where slot `i` holds tag `t`, and bit `i` set where slot `i` is vacant.
+    #[inline]
+    fn masks(&self, t: u32) -> (u32, u32) {
+        (lanes_equal(&self.tags, t), lanes_equal(&self.tags, 0))
+    }
+}
+
+/// Bit `i` set where `tags[i] == t`: two SSE2 compares, no branch per slot.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "the pointer is only read through unaligned loads"
+)]
+fn lanes_equal(tags: &[u32; LINE_SLOTS], t: u32) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps,
+        _mm_set1_epi32,
+    };
+    let p = tags.as_ptr().cast::<__m128i>();
+    // SAFETY: `tags` is 32 readable bytes and the two unaligned loads read exactly those; SSE2
+    // is part of the x86_64 baseline.
+    let (lo, hi) = unsafe {
+        let key = _mm_set1_epi32(t.cast_signed());
+        let lo = _mm_cmpeq_epi32(_mm_loadu_si128(p), key);
+        let hi = _mm_cmpeq_epi32(_mm_loadu_si128(p.add(1)), key);
+        (
+            _mm_movemask_ps(_mm_castsi128_ps(lo)),
+            _mm_movemask_ps(_mm_castsi128_ps(hi)),
+        )
+    };
+    (lo | hi << 4).cast_unsigned()
+}
+
+/// Bit `i` set where `tags[i] == t`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn lanes_equal(tags: &[u32; LINE_SLOTS], t: u32) -> u32 {
+    tags.iter()
+        .enumerate()
+        .fold(0, |m, (i, &x)| m | (u32::from(x == t) << i))
+}
+
 /// Sequence hash → held block.
 #[derive(Debug, Default)]
 pub(crate) struct HeldBlocks {
     records: Vec<Held>,
     /// Free records, reused last in first out.
     free: Vec<u32>,
-    /// Slots `tag << 32 | record` ([`VACANT`] when empty).
-    index: Box<[u64]>,
+    /// The index lines (a power of two of them, or none).
+    index: Box<[IndexLine]>,
     /// Live records.
     len: usize,
     /// Occupied slots (live or stale).
@@ -151,17 +215,20 @@ pub(crate) struct HeldBlocks {
     grow_at: usize,
 }
 
+/// The line `seq` hashes to.
 #[inline]
 fn home(seq: SequenceHash, mask: usize) -> usize {
     (seq.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
 }
 
+/// The tag of `seq` in its slot: its high half, never 0 (0 marks a vacant slot).
 #[inline]
-fn tag(seq: SequenceHash) -> u64 {
-    seq.0 >> 32
+fn tag(seq: SequenceHash) -> u32 {
+    ((seq.0 >> 32) as u32).max(1)
 }
 
 impl HeldBlocks {
+    /// Lines − 1.
     #[inline]
     fn mask(&self) -> usize {
         self.index.len().wrapping_sub(1)
@@ -173,7 +240,7 @@ impl HeldBlocks {
         if self.index.is_empty() {
             return;
         }
-        let p: *const u64 = &raw const self.index[home(seq, self.mask())];
+        let p: *const IndexLine = &raw const self.index[home(seq, self.mask())];
         super::prefetch_line(p.cast());
     }
 
@@ -184,26 +251,37 @@ impl HeldBlocks {
         self.probe(seq, |_| true)
     }
 
-    /// Walks `seq`'s probe run to the first slot with its tag that `accept`s the record the
-    /// slot names.
+    /// Walks `seq`'s lines to the first slot with its tag that `accept`s the record the slot
+    /// names (`Ok`), or to the first vacant slot (`Err`, as `line · 8 + slot`).
+    #[inline]
+    fn probe_lines(&self, seq: SequenceHash, accept: impl Fn(u32) -> bool) -> Result<usize, usize> {
+        let mask = self.mask();
+        let t = tag(seq);
+        let mut l = home(seq, mask);
+        loop {
+            let line = &self.index[l];
+            let (mut hits, vacant) = line.masks(t);
+            while hits != 0 {
+                let record = line.records[hits.trailing_zeros() as usize];
+                if accept(record) {
+                    return Ok(record as usize);
+                }
+                hits &= hits - 1;
+            }
+            if vacant != 0 {
+                return Err(l * LINE_SLOTS + vacant.trailing_zeros() as usize);
+            }
+            l = (l + 1) & mask;
+        }
+    }
+
+    /// The first slot with `seq`'s tag whose record `accept`s, if any.
     #[inline]
     fn probe(&self, seq: SequenceHash, accept: impl Fn(u32) -> bool) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
-        let mask = self.mask();
-        let t = tag(seq);
-        let mut i = home(seq, mask);
-        loop {
-            let s = self.index[i];
-            if s == VACANT {
-                return None;
-            }
-            if s >> 32 == t && accept(s as u32) {
-                return Some(s as u32 as usize);
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe_lines(seq, accept).ok()
     }
 
     /// Hint the CPU to fetch record `at` (any number: out of range is ignored).
@@ -273,19 +351,7 @@ impl HeldBlocks {
     #[inline]
     pub(crate) fn find_or_vacant(&self, seq: SequenceHash) -> Result<usize, usize> {
         debug_assert!(self.used < self.grow_at, "no room reserved");
-        let mask = self.mask();
-        let t = tag(seq);
-        let mut i = home(seq, mask);
-        loop {
-            let s = self.index[i];
-            if s == VACANT {
-                return Err(i);
-            }
-            if s >> 32 == t && self.holds(s as u32, seq) {
-                return Ok(s as u32 as usize);
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe_lines(seq, |at| self.holds(at, seq))
     }
 
     /// Put `held`, whose parent is in record `parent_at`, into a free record and name it
@@ -294,7 +360,8 @@ impl HeldBlocks {
     #[inline]
     pub(crate) fn fill(&mut self, slot: usize, mut held: Held, parent_at: Option<usize>) -> usize {
         debug_assert!(held.is_live(), "a held block is live");
-        debug_assert_eq!(self.index[slot], VACANT, "slot {slot} is occupied");
+        let (line, i) = (slot / LINE_SLOTS, slot % LINE_SLOTS);
+        debug_assert_eq!(self.index[line].tags[i], 0, "slot {slot} is occupied");
         held.parent_record = parent_at.map_or(NO_RECORD, |p| p as u32);
         let at = if let Some(at) = self.free.pop() {
             self.records[at as usize] = held;
@@ -307,7 +374,8 @@ impl HeldBlocks {
             self.records.push(held);
             at
         };
-        self.index[slot] = tag(held.seq) << 32 | u64::from(at);
+        self.index[line].tags[i] = tag(held.seq);
+        self.index[line].records[i] = at;
         self.used += 1;
         self.len += 1;
         at as usize
@@ -343,27 +411,34 @@ impl HeldBlocks {
         if self.free.len() > self.len {
             self.compact();
         }
-        let slots = ((self.len + n) * SLOTS_PER_BLOCK)
-            .max(MIN_SLOTS)
+        let lines = ((self.len + n) * SLOTS_PER_BLOCK / LINE_SLOTS)
+            .max(MIN_LINES)
             .next_power_of_two();
-        if self.index.len() == slots {
+        if self.index.len() == lines {
             // Same size: refill in place (a fresh allocation costs page faults and zeroing).
-            self.index.fill(VACANT);
+            self.index.fill(VACANT_LINE);
         } else {
-            self.index = vec![VACANT; slots].into_boxed_slice();
+            self.index = vec![VACANT_LINE; lines].into_boxed_slice();
         }
-        self.grow_at = slots / 2;
+        self.grow_at = lines * LINE_SLOTS / 2;
         self.used = self.len;
         let mask = self.mask();
         for (at, r) in self.records.iter().enumerate() {
             if !r.is_live() {
                 continue;
             }
-            let mut i = home(r.seq, mask);
-            while self.index[i] != VACANT {
-                i = (i + 1) & mask;
-            }
-            self.index[i] = tag(r.seq) << 32 | at as u64;
+            let mut l = home(r.seq, mask);
+            let (line, vacant) = loop {
+                let line = &mut self.index[l];
+                let vacant = lanes_equal(&line.tags, 0);
+                if vacant != 0 {
+                    break (line, vacant);
+                }
+                l = (l + 1) & mask;
+            };
+            let i = vacant.trailing_zeros() as usize;
+            line.tags[i] = tag(r.seq);
+            line.records[i] = at as u32;
         }
     }
 
@@ -393,9 +468,21 @@ impl HeldBlocks {
 mod tests {
     use std::collections::HashMap;
 
-    use super::{Held, HeldBlocks};
+    use super::{Held, HeldBlocks, LINE_SLOTS, lanes_equal};
     use proptest::prelude::*;
     use stator_tokens::{LocalBlockHash, SequenceHash};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn lanes_equal_sets_the_bit_of_every_equal_tag(
+            tags in prop::array::uniform8(prop::sample::select(vec![0u32, 1, 7, u32::MAX])),
+            t in prop::sample::select(vec![0u32, 1, 7, u32::MAX]),
+        ) {
+            let expected = (0..LINE_SLOTS).fold(0, |m, i| m | (u32::from(tags[i] == t) << i));
+            prop_assert_eq!(lanes_equal(&tags, t), expected);
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
