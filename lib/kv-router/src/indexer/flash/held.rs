@@ -37,6 +37,7 @@ const NO_RECORD: u32 = u32::MAX;
 const LINE_SLOTS: usize = 8;
 /// Index slots per live block after a rebuild (the rebuild comes at half load).
 const SLOTS_PER_BLOCK: usize = 4;
+/// The smallest index (lines).
 const MIN_LINES: usize = 2;
 /// Records behind the one being removed that a removal prefetches (a chain's records are
 /// usually consecutive, so this is the chain's next blocks).
@@ -150,13 +151,14 @@ struct IndexLine {
     records: [u32; LINE_SLOTS],
 }
 
+/// An index line with every slot vacant.
 const VACANT_LINE: IndexLine = IndexLine {
     tags: [0; LINE_SLOTS],
     records: [0; LINE_SLOTS],
 };
 
 impl IndexLine {
-    /// Bit `i` set where slot `i` holds tag `t`, and bit `i` set where slot `i` is vacant.
+    /// The slots holding tag `t` and the vacant slots, as bit masks (bit `i`: slot `i`).
     #[inline]
     fn masks(&self, t: u32) -> (u32, u32) {
         (lanes_equal(&self.tags, t), lanes_equal(&self.tags, 0))
