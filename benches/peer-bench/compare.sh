@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Side-by-side runs of Stator's thread-pool flash indexer (`ours`) and Dynamo 1.6.1's best
-# indexer here (`crtc`), in the same process, pinned to two CPUs; ROUNDS rounds per event-thread
-# count, alternating, then the median of each figure and of the same-run ratios.
+# indexer here (`crtc`), in the same process (or back to back, see FRESH), pinned to two CPUs;
+# ROUNDS rounds per event-thread count, alternating, then the median of each figure and of the
+# same-run ratios.
 #
 #   benches/peer-bench/compare.sh PEER_BENCH CORPUS [ROUNDS=6] [EVENT_THREADS="1 2"]
 #
 # Shared hosts swing by a third within an hour, so a single run proves little: compare medians
 # of same-run ratios, never figures from different runs. ORDER=crtc,ours runs Dynamo's indexer
 # first: the indexer that runs second finds the process heap already grown (no page faults,
-# warm free lists), which is worth about a tenth to ours on the 2-vCPU VM, so report both.
+# warm free lists), which has been worth a tenth to one or the other, so report both orders.
+# FRESH=1 runs each indexer in a process of its own instead (one right after the other, in
+# ORDER), so that neither inherits the other's heap.
 set -euo pipefail
-BIN=$1 CORPUS=$2 ROUNDS=${3:-6} THREADS=${4:-"1 2"} ORDER=${ORDER:-ours,crtc}
+BIN=$1 CORPUS=$2 ROUNDS=${3:-6} THREADS=${4:-"1 2"} ORDER=${ORDER:-ours,crtc} FRESH=${FRESH:-0}
+run() {
+  taskset -c 0,1 "$BIN" --corpus "$CORPUS" --indexers "$1" --phases events,mixed \
+      --event-threads "$2" --jump-size 8 2>&1
+}
 for round in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
-    taskset -c 0,1 "$BIN" --corpus "$CORPUS" --indexers "$ORDER" --phases events,mixed \
-        --event-threads "$t" --jump-size 8 2>&1 |
+    if [ "$FRESH" = 1 ]; then
+      for name in ${ORDER//,/ }; do run "$name" "$t"; done
+    else
+      run "$ORDER" "$t"
+    fi |
       awk -v t="$t" -v r="$round" '
         /^== / { name = $2 }
         /^  events/ { events[name] = $(NF - 1) + 0 }
