@@ -470,9 +470,35 @@ impl HeldBlocks {
 mod tests {
     use std::collections::HashMap;
 
-    use super::{Held, HeldBlocks, LINE_SLOTS, lanes_equal};
+    use super::{Held, HeldBlocks, LINE_SLOTS, home, lanes_equal};
     use proptest::prelude::*;
     use stator_tokens::{LocalBlockHash, SequenceHash};
+
+    #[test]
+    fn keys_spill_into_the_next_line_when_their_line_is_full() {
+        let mut table = HeldBlocks::default();
+        table.reserve(12);
+        let mask = table.mask();
+        // Twelve keys of the last line: eight fill it, four wrap around into line 0.
+        let keys: Vec<SequenceHash> = (1u64..)
+            .map(|k| SequenceHash(k.wrapping_mul(0x2545_F491_4F6C_DD1D)))
+            .filter(|&seq| home(seq, mask) == mask)
+            .take(LINE_SLOTS + 4)
+            .collect();
+        for (n, &key) in (0u32..).zip(&keys) {
+            let slot = table.find_or_vacant(key).expect_err("not held yet");
+            table.fill(slot, Held::new(key, LocalBlockHash(0), None, n, 0), None);
+        }
+        for (n, &key) in (0u32..).zip(&keys) {
+            let at = table.find(key).expect("held");
+            assert_eq!(table.at(at).position(), n);
+        }
+        // A removal leaves its slot behind: the keys that spilled past it stay reachable.
+        let first = table.find(keys[0]).expect("held");
+        table.remove_at(first);
+        assert_eq!(table.find(keys[0]), None);
+        assert!(keys[1..].iter().all(|&key| table.find(key).is_some()));
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
