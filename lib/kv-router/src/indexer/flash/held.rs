@@ -362,8 +362,6 @@ impl HeldBlocks {
     #[inline]
     pub(crate) fn fill(&mut self, slot: usize, mut held: Held, parent_at: Option<usize>) -> usize {
         debug_assert!(held.is_live(), "a held block is live");
-        let (line, i) = (slot / LINE_SLOTS, slot % LINE_SLOTS);
-        debug_assert_eq!(self.index[line].tags[i], 0, "slot {slot} is occupied");
         held.parent_record = parent_at.map_or(NO_RECORD, |p| p as u32);
         let at = if let Some(at) = self.free.pop() {
             self.records[at as usize] = held;
@@ -376,11 +374,20 @@ impl HeldBlocks {
             self.records.push(held);
             at
         };
-        self.index[line].tags[i] = tag(held.seq);
-        self.index[line].records[i] = at;
+        self.name(slot, held.seq, at);
         self.used += 1;
         self.len += 1;
         at as usize
+    }
+
+    /// Name record `at` of block `seq` from the vacant index slot `slot` (`line · 8 + slot`).
+    #[inline]
+    fn name(&mut self, slot: usize, seq: SequenceHash, at: u32) {
+        let line = &mut self.index[slot / LINE_SLOTS];
+        let i = slot % LINE_SLOTS;
+        debug_assert_eq!(line.tags[i], 0, "slot {slot} is occupied");
+        line.tags[i] = tag(seq);
+        line.records[i] = at;
     }
 
     /// Remove the block in record `at`, returning it (its index slot stays, as a stale hint).
@@ -424,23 +431,17 @@ impl HeldBlocks {
         }
         self.grow_at = lines * LINE_SLOTS / 2;
         self.used = self.len;
-        let mask = self.mask();
-        for (at, r) in self.records.iter().enumerate() {
+        for at in 0..self.records.len() {
+            let r = &self.records[at];
             if !r.is_live() {
                 continue;
             }
-            let mut l = home(r.seq, mask);
-            let (line, vacant) = loop {
-                let line = &mut self.index[l];
-                let vacant = lanes_equal(&line.tags, 0);
-                if vacant != 0 {
-                    break (line, vacant);
-                }
-                l = (l + 1) & mask;
+            let seq = r.seq;
+            // Every live block is named once, so its probe finds no slot to accept.
+            let Err(slot) = self.probe_lines(seq, |_| false) else {
+                unreachable!("a probe that accepts nothing ends at a vacant slot");
             };
-            let i = vacant.trailing_zeros() as usize;
-            line.tags[i] = tag(r.seq);
-            line.records[i] = at as u32;
+            self.name(slot, seq, at as u32);
         }
     }
 
