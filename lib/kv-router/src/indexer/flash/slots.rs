@@ -14,8 +14,6 @@ use stator_tokens::{LocalBlockHash, SequenceHash};
 pub(crate) const WIDE: u64 = 1 << 63;
 /// First owner slot that does not fit in the owner word.
 pub(crate) const WIDE_SLOT: u32 = 63;
-/// Marks a vacant bucket in the fingerprint field (fingerprints are odd, or 0 for unknown).
-const VACANT: u64 = 2;
 
 /// Grow when `len + 1 > capacity · 1/2`: shorter clusters, so a freed entry's backward shift
 /// and an insertion's probe walk fewer lines (measured faster than 2/3 once the owner side
@@ -36,18 +34,28 @@ pub(crate) struct Entry {
     pub(crate) owners: u64,
 }
 
+/// A vacant bucket: all zero, so that fresh bucket arrays come zeroed from the allocator.
 const EMPTY: Entry = Entry {
     local: 0,
     seq: 0,
-    fp: VACANT,
+    fp: 0,
     owners: 0,
 };
 
 impl Entry {
+    /// Whether the bucket is vacant: a cached entry always has an owner (it is freed with its
+    /// last one), so no owner means no entry.
     #[inline]
     fn is_vacant(&self) -> bool {
-        self.fp == VACANT
+        self.owners == 0
     }
+}
+
+/// `n` vacant buckets, zeroed by the allocator (memory fresh from the system needs no writes).
+fn vacant_buckets(n: usize) -> Box<[Entry]> {
+    // SAFETY: every field of `Entry` is a plain integer, so all-zero bytes are a valid `Entry`
+    // (it is `EMPTY`).
+    unsafe { Box::<[Entry]>::new_zeroed_slice(n).assume_init() }
 }
 
 /// What [`PositionSlots::add_owner`] did.
@@ -258,11 +266,19 @@ impl PositionSlots {
     }
 
     fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; capacity].into_boxed_slice());
+        let mut old = std::mem::replace(&mut self.buckets, vacant_buckets(capacity));
         // Grow once `len + 1 > capacity · MAX_LOAD`.
         self.grow_at = capacity * MAX_LOAD_NUM / MAX_LOAD_DEN;
         let mask = self.mask();
-        for e in old.iter().filter(|e| !e.is_vacant()) {
+        // Move the entries to the front of the old array first, with no branch per bucket:
+        // at the load a map resizes at, "is this bucket vacant" is a coin toss.
+        let mut live = 0;
+        for i in 0..old.len() {
+            let e = old[i];
+            old[live] = e;
+            live += usize::from(!e.is_vacant());
+        }
+        for e in &old[..live] {
             let mut i = home(e.local, mask);
             while !self.buckets[i].is_vacant() {
                 i = (i + 1) & mask;
