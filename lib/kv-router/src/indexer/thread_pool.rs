@@ -25,6 +25,25 @@ use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 
 /// How long an idle lane spins before it blocks (a blocked lane costs the sender a wake-up).
 const LANE_SPIN: Duration = Duration::from_micros(50);
+/// How long [`ThreadPoolIndexer::flush`] polls the lanes' progress before it falls back to a
+/// barrier message and blocks, when the lanes leave a CPU free for the caller: a blocked
+/// caller's wake-up costs tens of microseconds on a virtual machine whose idle CPU has halted,
+/// more than a short flush takes. With a lane on every CPU the caller blocks at once, since
+/// polling would take a CPU from the lanes it waits for.
+const FLUSH_POLL: Duration = Duration::from_micros(100);
+
+/// One lane's event counts, each on a cache line of its own: `enqueued` is counted by the
+/// submitting threads, `applied` published by the lane whenever it has drained its channel.
+#[derive(Debug, Default)]
+struct Progress {
+    enqueued: PaddedCounter,
+    applied: PaddedCounter,
+}
+
+/// A counter alone on its cache lines (two, against the adjacent-line prefetcher).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct PaddedCounter(AtomicU64);
 
 enum LaneMsg {
     Event(RouterEvent),
@@ -43,11 +62,15 @@ pub struct ThreadPoolIndexer {
     /// One positional table per lane (same index as `lanes`), holding that lane's owners.
     shards: Vec<Arc<Shared>>,
     lanes: Vec<Sender<LaneMsg>>,
+    /// Events enqueued and applied per lane (same index as `lanes`).
+    progress: Vec<Arc<Progress>>,
     assignment: RwLock<FxHashMap<WorkerWithDpRank, usize>>,
     next_lane: AtomicUsize,
     errors: Arc<AtomicU64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     jump: usize,
+    /// How long `flush` polls before it blocks ([`FLUSH_POLL`], or zero with a lane per CPU).
+    flush_poll: Duration,
 }
 
 impl std::fmt::Debug for LaneMsg {
@@ -73,14 +96,17 @@ impl ThreadPoolIndexer {
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         let mut shards = Vec::new();
+        let mut progress = Vec::new();
         for i in 0..lanes.max(1) {
             let (tx, rx) = mpsc::channel();
             let shared = Arc::new(Shared::default());
             shards.push(Arc::clone(&shared));
+            let lane_progress = Arc::new(Progress::default());
+            progress.push(Arc::clone(&lane_progress));
             let errors = Arc::clone(&errors);
             let handle = std::thread::Builder::new()
                 .name(format!("kv-index-lane-{i}"))
-                .spawn(move || run_lane(&shared, &rx, &errors))
+                .spawn(move || run_lane(&shared, &rx, &errors, &lane_progress))
                 .expect("spawning an indexer lane thread");
             senders.push(tx);
             threads.push(handle);
@@ -88,9 +114,11 @@ impl ThreadPoolIndexer {
         Self {
             shards,
             lanes: senders,
+            progress,
             assignment: RwLock::new(FxHashMap::default()),
             next_lane: AtomicUsize::new(0),
             errors,
+            flush_poll: flush_poll(lanes.max(1)),
             threads: Mutex::new(threads),
             jump: jump.max(1),
         }
@@ -110,6 +138,10 @@ impl ThreadPoolIndexer {
     /// Enqueue one event on its owner's lane.
     pub fn apply_event(&self, event: RouterEvent) -> Result<(), IndexerError> {
         let lane = self.lane_of(event.owner());
+        self.progress[lane]
+            .enqueued
+            .0
+            .fetch_add(1, Ordering::Relaxed);
         self.lanes[lane]
             .send(LaneMsg::Event(event))
             .map_err(|_| IndexerError::Closed)
@@ -121,13 +153,32 @@ impl ThreadPoolIndexer {
     }
 
     /// Wait until every event enqueued before this call is applied.
+    ///
+    /// Polls the lanes' applied counts for up to [`FLUSH_POLL`] when the lanes leave a CPU
+    /// free, then sends the lanes still behind a barrier message and blocks until each has
+    /// answered.
     pub fn flush(&self) {
-        let waits: Vec<Receiver<()>> = self
-            .lanes
+        let mut behind: Vec<(usize, u64)> = self
+            .progress
             .iter()
-            .filter_map(|lane| {
+            .enumerate()
+            .map(|(lane, p)| (lane, p.enqueued.0.load(Ordering::Acquire)))
+            .collect();
+        let start = Instant::now();
+        loop {
+            behind.retain(|&(lane, target)| {
+                self.progress[lane].applied.0.load(Ordering::Acquire) < target
+            });
+            if behind.is_empty() || start.elapsed() >= self.flush_poll {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let waits: Vec<Receiver<()>> = behind
+            .iter()
+            .filter_map(|&(lane, _)| {
                 let (tx, rx) = mpsc::channel();
-                lane.send(LaneMsg::Flush(tx)).ok().map(|()| rx)
+                self.lanes[lane].send(LaneMsg::Flush(tx)).ok().map(|()| rx)
             })
             .collect();
         for rx in waits {
@@ -220,6 +271,16 @@ impl Indexer for ThreadPoolIndexer {
     }
 }
 
+/// [`FLUSH_POLL`] when `lanes` leave this process a CPU to poll on, zero otherwise.
+fn flush_poll(lanes: usize) -> Duration {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if lanes < cpus {
+        FLUSH_POLL
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// Queued events that a lane looks at ahead of the one it applies (one per prefetch stage).
 const LOOKAHEAD: usize = PREFETCH_STAGES.len();
 /// The prefetch stages an event goes through while it waits, in order.
@@ -232,11 +293,14 @@ const PREFETCH_STAGES: [PrefetchStage; 4] = [
 /// Messages a lane takes off its channel at once (at least [`LOOKAHEAD`] + 1).
 const BATCH: usize = 16;
 
-fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64) {
+fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64, progress: &Progress) {
     let mut writer = Writer::default();
     let mut queue: VecDeque<LaneMsg> = VecDeque::with_capacity(BATCH);
     let mut idle_since: Option<Instant> = None;
     let mut closed = false;
+    // Events applied, published to `progress` only when the lane has drained its channel: a
+    // store per event would bounce the counter's line to a polling `flush` once per event.
+    let mut applied = 0u64;
     loop {
         while !closed && queue.len() < BATCH {
             match rx.try_recv() {
@@ -248,6 +312,9 @@ fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64) {
         if queue.is_empty() {
             if closed {
                 return;
+            }
+            if idle_since.is_none() {
+                progress.applied.0.store(applied, Ordering::Release);
             }
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() < LANE_SPIN {
@@ -276,6 +343,7 @@ fn run_lane(shared: &Shared, rx: &Receiver<LaneMsg>, errors: &AtomicU64) {
                     errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%err, "kv event rejected");
                 }
+                applied += 1;
             }
             LaneMsg::RemoveWorker(worker_id, done) => {
                 writer.remove_worker(shared, worker_id);
