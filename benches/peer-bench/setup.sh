@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Build peer-bench (Dynamo 1.6.1's indexers from crates.io) with Stator's `ours` adapter, in a
-# scratch copy, and generate the block-size-16 corpus. Nothing is written into the shared
-# peer-bench folder or into this checkout.
+# scratch copy, and generate the two corpora of its standard run (engine block sizes 16 and
+# 128). Nothing is written into the shared peer-bench folder or into this checkout.
 #
 #   benches/peer-bench/setup.sh [PEER_BENCH_DIR]   # default ../shared/peer-bench
 #
 # Environment: WORK (scratch copy, default /tmp/stator-peer-bench), CARGO_TARGET_DIR (default
-# $WORK-target). Prints the paths of the binary and the corpus.
+# $WORK-target). Prints the paths of the binary and the corpora.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -58,9 +58,12 @@ adapters.write_text(text)
 PY
 
 (cd "$WORK" && cargo build --release --features mocker,ours --bin peer-bench --bin gen-corpus 2>&1 | tail -1)
-CORPUS=$WORK/corpus/conv_b16_w32.pbc
 mkdir -p "$WORK/corpus"
-"$CARGO_TARGET_DIR/release/gen-corpus" --trace "$ROOT/lib/kv-router/benches/data/mooncake_fast25_conversation_trace.jsonl" \
-    --out "$CORPUS" --workers 32 --block-size 16 >/dev/null
+# The two corpora of peer-bench's standard run: engine block size 16 (long sequences) and 128
+# (upstream mooncake_bench's default).
+for BS in 16 128; do
+  "$CARGO_TARGET_DIR/release/gen-corpus" --trace "$ROOT/lib/kv-router/benches/data/mooncake_fast25_conversation_trace.jsonl" \
+      --out "$WORK/corpus/conv_b${BS}_w32.pbc" --workers 32 --block-size "$BS" >/dev/null
+done
 echo "peer-bench: $CARGO_TARGET_DIR/release/peer-bench"
-echo "corpus:     $CORPUS"
+echo "corpora:    $WORK/corpus/conv_b16_w32.pbc $WORK/corpus/conv_b128_w32.pbc"
