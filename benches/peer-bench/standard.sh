@@ -32,9 +32,10 @@ for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
     for line in log.read_text().splitlines():
         if line.startswith("== "):
             name = line.split()[1]
-        m = re.match(r"  (events|mixed|consistent)\s*:.* ([0-9.]+)M (?:event-)?block-ops/s", line)
+        m = re.match(r"  (events|mixed|consistent)\s*:.* ([0-9.]+)([MK]?) (?:event-)?block-ops/s", line)
         if m and name:
-            runs[m.group(1)][name] = float(m.group(2))
+            scale = {"M": 1.0, "K": 1e-3, "": 1e-6}[m.group(3)]
+            runs[m.group(1)][name] = float(m.group(2)) * scale  # M block-ops/s
     for phase, by_name in runs.items():
         ours = [v for n, v in by_name.items() if n.startswith("stator")]
         peers = {n: v for n, v in by_name.items() if not n.startswith("stator")}
