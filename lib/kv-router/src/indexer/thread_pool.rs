@@ -174,34 +174,15 @@ impl ThreadPoolIndexer {
             }
             std::thread::yield_now();
         }
-        let waits: Vec<Receiver<()>> = behind
-            .iter()
-            .filter_map(|&(lane, _)| {
-                let (tx, rx) = mpsc::channel();
-                self.lanes[lane].send(LaneMsg::Flush(tx)).ok().map(|()| rx)
-            })
-            .collect();
-        for rx in waits {
-            // A lane that stopped has nothing left to apply.
-            let _ = rx.recv();
-        }
+        // A lane that stopped has nothing left to apply.
+        self.ask(behind.iter().map(|&(lane, _)| lane), LaneMsg::Flush);
     }
 
     /// Forget every dp rank of `worker_id`; returns once readers no longer see it.
     pub fn remove_worker(&self, worker_id: WorkerId) {
-        let waits: Vec<Receiver<()>> = self
-            .lanes
-            .iter()
-            .filter_map(|lane| {
-                let (tx, rx) = mpsc::channel();
-                lane.send(LaneMsg::RemoveWorker(worker_id, tx))
-                    .ok()
-                    .map(|()| rx)
-            })
-            .collect();
-        for rx in waits {
-            let _ = rx.recv();
-        }
+        self.ask(0..self.lanes.len(), |done| {
+            LaneMsg::RemoveWorker(worker_id, done)
+        });
         self.assignment
             .write()
             .retain(|o, _| o.worker_id != worker_id);
@@ -209,23 +190,32 @@ impl ThreadPoolIndexer {
 
     /// A snapshot of every lane as `Stored` events (after the events enqueued so far).
     pub fn dump_events(&self) -> Vec<RouterEvent> {
-        let waits: Vec<Receiver<Vec<RouterEvent>>> = self
-            .lanes
-            .iter()
-            .filter_map(|lane| {
-                let (tx, rx) = mpsc::channel();
-                lane.send(LaneMsg::Dump(tx)).ok().map(|()| rx)
-            })
-            .collect();
-        let mut out: Vec<RouterEvent> = waits
+        let mut out: Vec<RouterEvent> = self
+            .ask(0..self.lanes.len(), LaneMsg::Dump)
             .into_iter()
-            .filter_map(|rx| rx.recv().ok())
             .flatten()
             .collect();
         for (i, ev) in out.iter_mut().enumerate() {
             ev.event.event_id = i as u64;
         }
         out
+    }
+
+    /// Send `request(reply)` to each of `lanes`, all before waiting, and collect the answers
+    /// (a lane that has stopped answers nothing).
+    fn ask<T>(
+        &self,
+        lanes: impl IntoIterator<Item = usize>,
+        request: impl Fn(Sender<T>) -> LaneMsg,
+    ) -> Vec<T> {
+        let waits: Vec<Receiver<T>> = lanes
+            .into_iter()
+            .filter_map(|lane| {
+                let (tx, rx) = mpsc::channel();
+                self.lanes[lane].send(request(tx)).ok().map(|()| rx)
+            })
+            .collect();
+        waits.into_iter().filter_map(|rx| rx.recv().ok()).collect()
     }
 
     /// Events rejected so far (unknown parent, unknown removed block, position too deep).
