@@ -24,6 +24,8 @@
 
 use stator_tokens::{LocalBlockHash, SequenceHash};
 
+use super::slots::table_key;
+
 /// The block is cached (a free record has no flag).
 const LIVE: u32 = 1 << FLAGS_SHIFT;
 /// `parent` names the block's parent.
@@ -50,6 +52,8 @@ pub(crate) struct Held {
     pub(crate) local: LocalBlockHash,
     /// Parent sequence hash (meaningful with [`HAS_PARENT`]).
     pub(crate) parent: SequenceHash,
+    /// Prefix fingerprint, 0 when unknown (stored without a known parent chain).
+    pub(crate) fp: u64,
     /// Position, and the flags above it (0: free record).
     position_flags: u32,
     /// Cached blocks of this owner whose parent is this block.
@@ -60,12 +64,14 @@ pub(crate) struct Held {
 }
 
 impl Held {
-    /// A block at `position` (below 2^20) with `children` cached children.
+    /// A block at `position` (below 2^20) with prefix fingerprint `fp` (0 unknown) and
+    /// `children` cached children.
     #[inline]
     pub(crate) fn new(
         seq: SequenceHash,
         local: LocalBlockHash,
         parent: Option<SequenceHash>,
+        fp: u64,
         position: u32,
         children: u32,
     ) -> Self {
@@ -79,6 +85,7 @@ impl Held {
             seq,
             local,
             parent: parent.unwrap_or(SequenceHash(0)),
+            fp,
             position_flags: position | flags,
             children,
             parent_record: NO_RECORD,
@@ -88,6 +95,12 @@ impl Held {
     #[inline]
     pub(crate) fn position(&self) -> u32 {
         self.position_flags & POSITION_MASK
+    }
+
+    /// The block's key in the positional table.
+    #[inline]
+    pub(crate) fn table_key(&self) -> u64 {
+        table_key(self.fp, self.seq.0)
     }
 
     /// The record of the parent when this block was stored (a hint, see
@@ -120,7 +133,7 @@ impl Held {
 }
 
 /// A removed block's parent, parent record hint and position (16 bytes, where the whole
-/// [`Held`] is 40): what a removal carries from one named block to the next.
+/// [`Held`] is 48): what a removal carries from one named block to the next.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ParentLink {
     parent: SequenceHash,
@@ -488,7 +501,7 @@ mod tests {
             .collect();
         for (n, &key) in (0u32..).zip(&keys) {
             let slot = table.find_or_vacant(key).expect_err("not held yet");
-            table.fill(slot, Held::new(key, LocalBlockHash(0), None, n, 0), None);
+            table.fill(slot, Held::new(key, LocalBlockHash(0), None, 0, n, 0), None);
         }
         for (n, &key) in (0u32..).zip(&keys) {
             let at = table.find(key).expect("held");
@@ -533,7 +546,7 @@ mod tests {
                             prop_assert!(!model.contains_key(&key));
                             let parent = n.is_multiple_of(2).then_some(key);
                             let hint = last.and_then(|l| table.find(l));
-                            table.fill(slot, Held::new(key, LocalBlockHash(k), parent, n, 0), hint);
+                            table.fill(slot, Held::new(key, LocalBlockHash(k), parent, 0, n, 0), hint);
                             model.insert(key, n);
                         }
                     }

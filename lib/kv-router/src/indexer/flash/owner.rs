@@ -24,6 +24,7 @@ use stator_tokens::SequenceHash;
 
 use super::Shared;
 use super::fingerprint::{FP_SEED, mix};
+use super::slots::table_key;
 use super::held::{Held, HeldBlocks, ParentLink};
 use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
 use crate::indexer::IndexerError;
@@ -60,6 +61,10 @@ pub(crate) struct OwnerState {
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
+    /// Table slots this owner holds more than one block of (blocks with equal keys at one
+    /// position: the same prefix stored under different sequence hashes), with the count of
+    /// the extra blocks; the owner's bit there stays until the last one goes.
+    duplicates: FxHashMap<NewBlock, u32>,
     /// The table changes of one event, written a tile of [`TILE`] blocks at a time after the
     /// owner pass has worked the tile out and prefetched its buckets: each chunk's write lock
     /// is held only for the tile's table writes.
@@ -74,6 +79,7 @@ impl OwnerState {
             held: HeldBlocks::default(),
             orphans: BTreeMap::new(),
             waiting: FxHashMap::default(),
+            duplicates: FxHashMap::default(),
             staged: Vec::new(),
         }
     }
@@ -140,11 +146,19 @@ impl OwnerState {
             return;
         };
         let buckets = stage == Stage::Buckets;
-        shared.table.prefetch(h.position(), h.local, buckets);
+        shared.table.prefetch(h.position(), h.table_key(), buckets);
         match next {
-            Some(b) => shared
-                .table
-                .prefetch(h.position() + 1, b.tokens_hash, buckets),
+            Some(b) => {
+                let position = h.position() + 1;
+                let fp = if h.fp == 0 {
+                    0
+                } else {
+                    h.fp.wrapping_add(mix(b.tokens_hash, position))
+                };
+                shared
+                    .table
+                    .prefetch(position, table_key(fp, b.block_hash.0), buckets);
+            }
             None if !buckets => self.held.prefetch_record(h.parent_record()),
             None => {}
         }
@@ -182,12 +196,7 @@ impl OwnerState {
             (Some(parent), explicit) => match self.held.find(parent) {
                 Some(at) => {
                     let p = self.held.at(at);
-                    let position = p.position();
-                    (
-                        explicit.unwrap_or(position + 1),
-                        Some(at),
-                        shared.table.fingerprint(position, p.local, parent),
-                    )
+                    (explicit.unwrap_or(p.position() + 1), Some(at), p.fp)
                 }
                 None => match explicit {
                     Some(p) => (p, None, if p == 0 { FP_SEED } else { 0 }),
@@ -259,27 +268,47 @@ impl OwnerState {
             }
             let at = self.held.fill(
                 vacant,
-                Held::new(b.block_hash, b.tokens_hash, this_parent, position, adopted),
+                Held::new(b.block_hash, b.tokens_hash, this_parent, fp, position, adopted),
                 prev_at,
             );
-            ahead.prefetch(position, b.tokens_hash);
-            self.staged.push(NewBlock {
-                position,
-                local: b.tokens_hash,
-                seq: b.block_hash,
-                fp,
-            });
+            let key = table_key(fp, b.block_hash.0);
+            ahead.prefetch(position, key);
+            self.staged.push(NewBlock { position, key });
             prev_at = Some(at);
             if self.staged.len() == TILE {
                 drop(ahead);
-                shared.table.insert(&self.staged, self.slot);
-                self.staged.clear();
+                self.insert_staged(shared);
                 ahead = shared.table.reader();
             }
         }
         drop(ahead);
-        shared.table.insert(&self.staged, self.slot);
+        self.insert_staged(shared);
         Ok(())
+    }
+
+    /// Write the staged blocks into the table, counting the ones whose slot the owner
+    /// already held.
+    fn insert_staged(&mut self, shared: &Shared) {
+        shared.table.insert(&self.staged, self.slot, |b| {
+            *self.duplicates.entry(b).or_insert(0) += 1;
+        });
+        self.staged.clear();
+    }
+
+    /// Whether the owner's bit at `b` must stay after one of its blocks there goes: true, and
+    /// one extra block fewer, when it holds another block with the same key there.
+    fn keeps_duplicate(&mut self, b: NewBlock) -> bool {
+        if self.duplicates.is_empty() {
+            return false;
+        }
+        let Some(extra) = self.duplicates.get_mut(&b) else {
+            return false;
+        };
+        *extra -= 1;
+        if *extra == 0 {
+            self.duplicates.remove(&b);
+        }
+        true
     }
 
     fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
@@ -322,13 +351,15 @@ impl OwnerState {
             if position > 0 {
                 unlinked = Some(h.link());
             }
-            ahead.prefetch(position, h.local);
-            self.staged.push(NewBlock {
+            let b = NewBlock {
                 position,
-                local: h.local,
-                seq,
-                fp: 0,
-            });
+                key: h.table_key(),
+            };
+            if self.keeps_duplicate(b) {
+                continue;
+            }
+            ahead.prefetch(position, b.key);
+            self.staged.push(b);
             if self.staged.len() == TILE {
                 drop(ahead);
                 shared.table.remove_prefetched(&self.staged, self.slot);
@@ -373,9 +404,7 @@ impl OwnerState {
             .iter()
             .map(|h| NewBlock {
                 position: h.position(),
-                local: h.local,
-                seq: h.seq,
-                fp: 0,
+                key: h.table_key(),
             })
             .collect();
         blocks.sort_unstable_by_key(|b| b.position);
@@ -384,6 +413,7 @@ impl OwnerState {
         self.orphans.clear();
         self.waiting.clear();
         self.waiting.shrink_to_fit();
+        self.duplicates.clear();
     }
 
     /// Drop everything and publish that the owner has no gap left.

@@ -6,9 +6,9 @@
 //! reader's probe takes one uncontended read lock. Chunks are allocated on first use through a
 //! fixed directory of `OnceLock`s, so readers never lock to find a chunk.
 //!
-//! A slot `(position, local hash)` usually holds one entry (one prefix). When the same local
-//! hash is cached at the same position under different prefixes, the slot holds one entry per
-//! prefix and the query's prefix identity decides which apply.
+//! A slot `(position, key)` is one cached prefix: the key is the prefix's fingerprint, or its
+//! sequence hash where the fingerprint is unknown (see [`super::slots::table_key`]), so a
+//! query looks up its own prefix's key at each position it probes.
 
 use std::sync::OnceLock;
 
@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use stator_tokens::{LocalBlockHash, SequenceHash, next_sequence_hash};
 
 use super::fingerprint::QueryFingerprints;
-use super::slots::{Added, Entry, PositionSlots, WIDE, WIDE_SLOT};
+use super::slots::{Added, PositionSlots, WIDE, WIDE_SLOT, table_key};
 use crate::indexer::worker_set::WorkerSet;
 
 /// log2 of the positions sharing one lock.
@@ -31,9 +31,8 @@ const MAX_CHUNKS: usize = MAX_POSITIONS / POSITIONS_PER_CHUNK;
 /// How many blocks ahead a writer prefetches.
 pub(crate) const PREFETCH_AHEAD: usize = 16;
 
-/// Owners at slots `>= WIDE_SLOT` of the entries that have any, keyed by
-/// `(position, local hash, sequence hash)`.
-type WideOwners = FxHashMap<(u32, u64, u64), WorkerSet>;
+/// Owners at slots `>= WIDE_SLOT` of the entries that have any, keyed by `(position, key)`.
+type WideOwners = FxHashMap<(u32, u64), WorkerSet>;
 
 /// The positions of one chunk and their wide owners.
 #[derive(Debug)]
@@ -43,14 +42,20 @@ struct ChunkData {
 }
 
 impl ChunkData {
+    /// Add `slot` as an owner of `b`; returns whether it already was one (it caches
+    /// another block with the same key there).
     #[inline]
-    fn add(&mut self, b: &NewBlock, slot: u32) {
+    fn add(&mut self, b: &NewBlock, slot: u32) -> bool {
         let map = &mut self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)];
-        if map.add_owner(b.local, b.seq, b.fp, slot) == Added::Wide {
-            self.wide
-                .entry((b.position, b.local.0, b.seq.0))
-                .or_default()
-                .insert(slot);
+        match map.add_owner(b.key, slot) {
+            Added::Inline => false,
+            Added::Already => true,
+            Added::Wide => {
+                let set = self.wide.entry((b.position, b.key)).or_default();
+                let already = set.contains(slot);
+                set.insert(slot);
+                already
+            }
         }
     }
 
@@ -63,7 +68,7 @@ impl ChunkData {
     fn remove(&mut self, b: &NewBlock, slot: u32) {
         let mut wide_left = false;
         if slot >= WIDE_SLOT {
-            let key = (b.position, b.local.0, b.seq.0);
+            let key = (b.position, b.key);
             if let Some(set) = self.wide.get_mut(&key) {
                 set.remove(slot);
                 wide_left = !set.is_empty();
@@ -73,12 +78,12 @@ impl ChunkData {
             }
         }
         self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)]
-            .remove_owner(b.local, b.seq, slot, wide_left);
+            .remove_owner(b.key, slot, wide_left);
     }
 
     #[inline]
     fn prefetch(&self, b: &NewBlock) {
-        self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.local);
+        self.maps[b.position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(b.key);
     }
 }
 
@@ -87,13 +92,11 @@ struct Chunk {
     data: RwLock<ChunkData>,
 }
 
-/// One block to insert: position, local hash, sequence hash and fingerprint (0 unknown).
-#[derive(Debug, Clone, Copy)]
+/// One block to insert or remove: its position and table key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct NewBlock {
     pub(crate) position: u32,
-    pub(crate) local: LocalBlockHash,
-    pub(crate) seq: SequenceHash,
-    pub(crate) fp: u64,
+    pub(crate) key: u64,
 }
 
 /// A query being matched: its local hashes and lazily computed prefix identities.
@@ -158,15 +161,18 @@ impl Table {
     }
 
     /// Add `slot` as an owner of every block in `blocks` (positions ascending and below
-    /// [`MAX_POSITIONS`]). The caller has prefetched their buckets ([`Reader::prefetch`]):
-    /// issued while it worked out the blocks, the fetches have landed by now, where fetches
-    /// issued from this loop would still be in flight for a short run's first blocks.
-    pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32) {
+    /// [`MAX_POSITIONS`]), calling `duplicate` for each block whose key the owner already
+    /// held there. The caller has prefetched their buckets ([`Reader::prefetch`]): issued
+    /// while it worked out the blocks, the fetches have landed by now, where fetches issued
+    /// from this loop would still be in flight for a short run's first blocks.
+    pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32, mut duplicate: impl FnMut(NewBlock)) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
             let mut data = write_chunk(&chunk.data);
             for b in run {
-                data.add(b, slot);
+                if data.add(b, slot) {
+                    duplicate(*b);
+                }
             }
         }
     }
@@ -207,17 +213,17 @@ impl Table {
     }
 
     /// Hint the CPU to fetch the map header of `position` (`buckets == false`, no lock), or
-    /// the home buckets of `local` there (`buckets == true`, skipped while a writer holds the
+    /// the home buckets of `key` there (`buckets == true`, skipped while a writer holds the
     /// chunk): two stages, since the bucket address is read from the header.
     #[inline]
-    pub(crate) fn prefetch(&self, position: u32, local: LocalBlockHash, buckets: bool) {
+    pub(crate) fn prefetch(&self, position: u32, key: u64, buckets: bool) {
         let Some(chunk) = self.chunk(position as usize) else {
             return;
         };
         let at = position as usize & (POSITIONS_PER_CHUNK - 1);
         if buckets {
             if let Some(data) = chunk.data.try_read() {
-                data.maps[at].prefetch(local);
+                data.maps[at].prefetch(key);
             }
         } else {
             let header = chunk.data.data_ptr().cast::<u8>().wrapping_add(
@@ -225,19 +231,6 @@ impl Table {
             );
             super::prefetch_line(header.cast_const().cast());
         }
-    }
-
-    /// The fingerprint of the entry `(position, local, seq)`, 0 when unknown or absent.
-    pub(crate) fn fingerprint(
-        &self,
-        position: u32,
-        local: LocalBlockHash,
-        seq: SequenceHash,
-    ) -> u64 {
-        self.chunk(position as usize).map_or(0, |chunk| {
-            chunk.data.read().maps[position as usize & (POSITIONS_PER_CHUNK - 1)]
-                .fingerprint(local, seq)
-        })
     }
 
     /// A reader that keeps the read lock of the chunk it last probed.
@@ -309,12 +302,12 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Hint the CPU to fetch the home buckets of `local` at `position` (a writer's owner
-    /// pass, ahead of its table pass).
+    /// Hint the CPU to fetch the home buckets of `key` at `position` (a writer's owner pass,
+    /// ahead of its table pass).
     #[inline]
-    pub(crate) fn prefetch(&mut self, position: u32, local: LocalBlockHash) {
+    pub(crate) fn prefetch(&mut self, position: u32, key: u64) {
         if let Some(data) = self.data(position as usize) {
-            data.maps[position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(local);
+            data.maps[position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(key);
         }
     }
 
@@ -328,6 +321,22 @@ impl Reader<'_> {
             self.held = Some((id, read_chunk(&chunk.data)));
         }
         self.held.as_ref().map(|(_, guard)| &**guard)
+    }
+
+    /// The keys of the query's prefix at `position` that `map` may hold: its fingerprint, and
+    /// its sequence hash where the map keys some entries by sequence hash.
+    #[inline]
+    fn keys(
+        map: &PositionSlots,
+        query: &[LocalBlockHash],
+        position: usize,
+        state: &mut QueryState,
+    ) -> (u64, Option<u64>) {
+        let fp = state.fps.at(query, position);
+        let seq = map
+            .has_seq_keys()
+            .then(|| table_key(0, state.seq_at(query, position).0));
+        (fp, seq)
     }
 
     /// `out = active ∩ {owners caching query[position] under the query's prefix}`; with
@@ -346,22 +355,19 @@ impl Reader<'_> {
             return;
         };
         let map = &data.maps[position & (POSITIONS_PER_CHUNK - 1)];
-        let mut entries = map.entries(query[position]);
-        let Some(first) = entries.next() else {
+        if map.is_empty() {
             return;
-        };
-        let fp = state.fps.at(query, position);
-        for e in std::iter::once(first).chain(entries) {
-            if !entry_matches(e, fp, query, position, state) {
-                continue;
-            }
-            let inline = WorkerSet::Inline(e.owners & !WIDE);
+        }
+        let (fp, seq) = Self::keys(map, query, position, state);
+        for key in std::iter::once(fp).chain(seq) {
+            let owners = map.owners(key);
+            let inline = WorkerSet::Inline(owners & !WIDE);
             match active {
                 Some(a) => out.or_and(a, &inline),
                 None => out.or_and(&inline, &inline),
             }
-            if e.owners & WIDE != 0
-                && let Some(wide) = data.wide.get(&(position as u32, e.local, e.seq))
+            if owners & WIDE != 0
+                && let Some(wide) = data.wide.get(&(position as u32, key))
             {
                 match active {
                     Some(a) => out.or_and(a, wide),
@@ -384,28 +390,11 @@ impl Reader<'_> {
         let Some(data) = self.data(position) else {
             return 0;
         };
-        let mut fp = None;
-        data.maps[position & (POSITIONS_PER_CHUNK - 1)].owners_where(query[position], |e| {
-            if e.fp != 0 {
-                e.fp == *fp.get_or_insert_with(|| state.fps.at(query, position))
-            } else {
-                e.seq == state.seq_at(query, position).0
-            }
-        })
-    }
-}
-
-#[inline]
-fn entry_matches(
-    e: &Entry,
-    fp: u64,
-    query: &[LocalBlockHash],
-    position: usize,
-    state: &mut QueryState,
-) -> bool {
-    if e.fp != 0 {
-        e.fp == fp
-    } else {
-        e.seq == state.seq_at(query, position).0
+        let map = &data.maps[position & (POSITIONS_PER_CHUNK - 1)];
+        if map.is_empty() {
+            return 0;
+        }
+        let (fp, seq) = Self::keys(map, query, position, state);
+        map.owners(fp) | seq.map_or(0, |key| map.owners(key))
     }
 }
