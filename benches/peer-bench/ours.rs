@@ -113,9 +113,13 @@ pub struct Ours<D> {
 impl Ours<ThreadPoolIndexer> {
     /// The thread-pool flash indexer with `threads` lanes: `ours`.
     pub fn pool(threads: usize, jump: usize) -> Self {
+        let inner = ThreadPoolIndexer::with_jump_size(threads, jump);
+        let passes = inner.owner_passes();
         Self {
-            inner: ThreadPoolIndexer::with_jump_size(threads, jump),
-            label: format!("stator-flash-pool(jump={jump},event_threads={threads})"),
+            inner,
+            label: format!(
+                "stator-flash-pool(jump={jump},event_threads={threads},owner_passes={passes:?})"
+            ),
         }
     }
 }

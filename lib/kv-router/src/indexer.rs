@@ -37,7 +37,7 @@ use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
 pub use concurrent_radix::ConcurrentRadixTree;
 pub use flash::{DEFAULT_JUMP_SIZE, FlashIndexer, MAX_POSITIONS};
 pub use radix::RadixTree;
-pub use thread_pool::ThreadPoolIndexer;
+pub use thread_pool::{OwnerPasses, ThreadPoolIndexer};
 
 /// Why an event could not be applied. The index is left as the event found it, except for
 /// [`IndexerError::BlockNotFound`], where the hashes before the unknown one were removed.

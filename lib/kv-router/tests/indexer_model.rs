@@ -5,7 +5,7 @@ mod indexer_support;
 use indexer_support::{Naive, Paths, chain, clear_event, remove_event, store_event};
 use proptest::prelude::*;
 use stator_kv_router::indexer::{
-    ConcurrentRadixTree, FlashIndexer, Indexer, RadixTree, ThreadPoolIndexer,
+    ConcurrentRadixTree, FlashIndexer, Indexer, OwnerPasses, RadixTree, ThreadPoolIndexer,
 };
 use stator_kv_router::protocols::{OverlapScores, RouterEvent, WorkerWithDpRank};
 use stator_tokens::{LocalBlockHash, SequenceHash};
@@ -95,7 +95,8 @@ struct Subjects {
     radix: RadixTree,
     concurrent: ConcurrentRadixTree,
     flash: Vec<FlashIndexer>,
-    pool: ThreadPoolIndexer,
+    /// The thread pool with its owner passes on the lanes and on the submitting thread.
+    pools: [ThreadPoolIndexer; 2],
 }
 
 impl Subjects {
@@ -107,7 +108,8 @@ impl Subjects {
                 .into_iter()
                 .map(FlashIndexer::with_jump_size)
                 .collect(),
-            pool: ThreadPoolIndexer::with_jump_size(2, 2),
+            pools: [OwnerPasses::Lane, OwnerPasses::Submitter]
+                .map(|passes| ThreadPoolIndexer::with_owner_passes(2, 2, passes)),
         }
     }
 
@@ -127,7 +129,9 @@ impl Subjects {
                 ev
             );
         }
-        prop_assert!(self.pool.apply_event(ev.clone()).is_ok());
+        for pool in &self.pools {
+            prop_assert!(pool.apply_event(ev.clone()).is_ok());
+        }
         Ok(())
     }
 
@@ -137,7 +141,9 @@ impl Subjects {
         for f in &mut self.flash {
             f.remove_worker(worker);
         }
-        self.pool.remove_worker(worker);
+        for pool in &self.pools {
+            pool.remove_worker(worker);
+        }
     }
 
     fn check(
@@ -161,13 +167,16 @@ impl Subjects {
                 query
             );
         }
-        self.pool.flush();
-        prop_assert_eq!(
-            &self.pool.find_matches(query),
-            expected,
-            "pool, query {:?}",
-            query
-        );
+        for pool in &self.pools {
+            pool.flush();
+            prop_assert_eq!(
+                &pool.find_matches(query),
+                expected,
+                "pool ({:?}), query {:?}",
+                pool.owner_passes(),
+                query
+            );
+        }
         Ok(())
     }
 }
@@ -301,9 +310,8 @@ fn run(ops: Vec<Op>, padding: u64) -> Result<(), TestCaseError> {
     // Dump → rebuild gives the same answers.
     let radix: RadixTree = rebuild(s.radix.dump_events())?;
     let flash: FlashIndexer = rebuild(s.flash[2].dump_events())?;
-    let pool = ThreadPoolIndexer::with_jump_size(3, 2);
-    s.pool.flush();
-    for ev in s.pool.dump_events() {
+    let pool = ThreadPoolIndexer::with_owner_passes(3, 2, OwnerPasses::Submitter);
+    for ev in s.pools[0].dump_events() {
         prop_assert!(pool.apply_event(ev).is_ok());
     }
     pool.flush();
@@ -318,11 +326,13 @@ fn run(ops: Vec<Op>, padding: u64) -> Result<(), TestCaseError> {
     for w in (0..4).chain(PADDING_WORKER..PADDING_WORKER + padding) {
         s.remove_worker(w);
     }
-    s.pool.flush();
+    for pool in &s.pools {
+        pool.flush();
+        prop_assert!(pool.is_empty());
+    }
     prop_assert!(s.radix.is_empty());
     prop_assert!(s.concurrent.is_empty());
     prop_assert!(s.flash.iter().all(FlashIndexer::is_empty));
-    prop_assert!(s.pool.is_empty());
     Ok(())
 }
 

@@ -1,13 +1,15 @@
 //! The positional ("flash") indexer: one hash map per block position, searched by jumps.
 //!
 //! Layout: a directory of position chunks (`table`), each chunk a reader-writer lock over
-//! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `local hash → entries` (`slots`),
-//! each entry one 32-byte bucket `(local hash, sequence hash, prefix fingerprint, owner
-//! word)`. Owners are numbered by a registry so that an entry's owners are bits of one word
-//! (up to 63 owners; higher slots are kept beside the chunk). Each owner's blocks (`owner`,
-//! `held`: a record arena in chain order behind an index by sequence hash that only stores
-//! write) live with the thread that writes that owner's events, so storing a block touches one
-//! index slot, the next record and one entry, and removing a chain walks its records.
+//! [`POSITIONS_PER_CHUNK`](table::POSITIONS_PER_CHUNK) maps `prefix key → owner word`
+//! (`slots`), each entry one 16-byte bucket keyed by the prefix's fingerprint, so a hit needs no
+//! verification. Owners are numbered by a registry so that an entry's owners are bits of one
+//! word (up to 63 owners; higher slots are kept beside the chunk). Each owner's blocks
+//! (`owner`, `held`: a record arena in chain order behind an index by sequence hash that only
+//! stores write) are kept by whoever runs that owner's owner passes; an owner pass never reads
+//! the table and hands its writes over as table work (`work`), so storing a block touches one
+//! index slot and the next record in the owner pass and one bucket in the table pass, and
+//! removing a chain walks its records.
 
 mod fingerprint;
 mod held;
@@ -15,6 +17,7 @@ mod owner;
 mod search;
 mod slots;
 mod table;
+mod work;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +28,7 @@ use stator_tokens::LocalBlockHash;
 
 use self::owner::OwnerState;
 pub(crate) use self::owner::Stage as PrefetchStage;
+pub(crate) use self::work::{TableWork, TableWriter};
 use super::registry::Registry;
 use super::{Indexer, IndexerError};
 use crate::protocols::{OverlapScores, RouterEvent, WorkerId, WorkerWithDpRank};
@@ -110,28 +114,31 @@ pub(crate) fn find_matches_in(
     })
 }
 
-/// The write state of a set of owners (all of them, or one lane's share).
+/// The owner passes of a set of owners (all of them, or one lane's share): their state,
+/// and the table work their events need.
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     owners: FxHashMap<WorkerWithDpRank, OwnerState>,
 }
 
 impl Writer {
-    /// Apply one event against `shared`.
-    pub(crate) fn apply(
+    /// Work out one event against `shared` (whose registry numbers a new owner), putting
+    /// the table writes it needs into `work`.
+    pub(crate) fn plan(
         &mut self,
         shared: &Shared,
         event: &RouterEvent,
+        work: &mut TableWork,
     ) -> Result<(), IndexerError> {
         let owner = event.owner();
         let state = self.owners.entry(owner).or_insert_with(|| {
             let slot = shared.registry.write().acquire(owner);
             OwnerState::new(owner, slot)
         });
-        state.apply(shared, &event.event.data)
+        state.plan(&event.event.data, work)
     }
 
-    /// Hint the CPU to fetch, in `stage`, what applying `event` will read first (see
+    /// Hint the CPU to fetch, in `stage`, what planning `event` will read first (see
     /// [`OwnerState::prefetch`]); a no-op for an owner not seen yet.
     pub(crate) fn prefetch(&self, shared: &Shared, event: &RouterEvent, stage: PrefetchStage) {
         if let Some(state) = self.owners.get(&event.owner()) {
@@ -139,21 +146,25 @@ impl Writer {
         }
     }
 
-    /// Forget every dp rank of `worker_id` that this writer owns.
-    pub(crate) fn remove_worker(&mut self, shared: &Shared, worker_id: WorkerId) {
+    /// Forget every dp rank of `worker_id` that this writer owns: their registry slots are
+    /// retired at once (readers stop seeing them), and the returned table work drops their
+    /// blocks and then recycles the slots.
+    pub(crate) fn remove_worker(&mut self, shared: &Shared, worker_id: WorkerId) -> Vec<TableWork> {
         let gone: Vec<WorkerWithDpRank> = self
             .owners
             .keys()
             .filter(|o| o.worker_id == worker_id)
             .copied()
             .collect();
+        let mut works = Vec::with_capacity(gone.len());
         for owner in gone {
             if let Some(mut state) = self.owners.remove(&owner) {
-                state.clear_and_publish(shared);
-                debug_assert_eq!(shared.registry.read().slot_of(owner), Some(state.slot()));
-                shared.registry.write().release(owner);
+                let retired = shared.registry.write().retire(owner);
+                debug_assert_eq!(retired, Some(state.slot()));
+                works.push(state.retire_work());
             }
         }
+        works
     }
 
     /// Append this writer's owners' blocks as `Stored` events.
@@ -174,6 +185,9 @@ impl Writer {
 pub struct FlashIndexer {
     shared: Arc<Shared>,
     writer: Writer,
+    table: TableWriter,
+    /// The work of the event being applied (its buffer reused).
+    work: TableWork,
     jump: usize,
 }
 
@@ -194,6 +208,8 @@ impl FlashIndexer {
         Self {
             shared: Arc::new(Shared::default()),
             writer: Writer::default(),
+            table: TableWriter::default(),
+            work: TableWork::default(),
             jump: jump.max(1),
         }
     }
@@ -211,7 +227,9 @@ impl FlashIndexer {
 
 impl Indexer for FlashIndexer {
     fn apply_event(&mut self, event: RouterEvent) -> Result<(), IndexerError> {
-        self.writer.apply(&self.shared, &event)
+        let result = self.writer.plan(&self.shared, &event, &mut self.work);
+        self.table.apply(&self.shared, &self.work);
+        result
     }
 
     fn find_matches(&self, query: &[LocalBlockHash]) -> OverlapScores {
@@ -219,7 +237,9 @@ impl Indexer for FlashIndexer {
     }
 
     fn remove_worker(&mut self, worker_id: WorkerId) {
-        self.writer.remove_worker(&self.shared, worker_id);
+        for work in self.writer.remove_worker(&self.shared, worker_id) {
+            self.table.apply(&self.shared, &work);
+        }
     }
 
     fn dump_events(&self) -> Vec<RouterEvent> {

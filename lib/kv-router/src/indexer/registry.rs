@@ -42,6 +42,23 @@ impl Registry {
         }
     }
 
+    /// Forget `owner` now (readers no longer see its slot, and it gets a new slot if it comes
+    /// back) but keep its slot out of use until [`Self::recycle`], once no entry uses it.
+    pub(crate) fn retire(&mut self, owner: WorkerWithDpRank) -> Option<u32> {
+        let slot = self.by_owner.remove(&owner)?;
+        self.owners[slot as usize] = None;
+        Some(slot)
+    }
+
+    /// Make a retired slot available again; the caller has removed every entry that used it.
+    pub(crate) fn recycle(&mut self, slot: u32) {
+        debug_assert!(
+            self.owners[slot as usize].is_none(),
+            "slot {slot} is in use"
+        );
+        self.free.push(slot);
+    }
+
     /// The owner of `slot`.
     #[inline]
     pub(crate) fn owner(&self, slot: u32) -> Option<WorkerWithDpRank> {

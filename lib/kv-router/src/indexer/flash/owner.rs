@@ -24,19 +24,15 @@ use stator_tokens::SequenceHash;
 
 use super::Shared;
 use super::fingerprint::{FP_SEED, mix};
-use super::slots::table_key;
 use super::held::{Held, HeldBlocks, ParentLink};
+use super::slots::table_key;
 use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
+use super::work::{Change, TableWork};
 use crate::indexer::IndexerError;
 use crate::protocols::{
     KvCacheEvent, KvCacheEventData, KvCacheRemoveData, KvCacheStoreData, KvCacheStoredBlockData,
     RouterEvent, WorkerWithDpRank,
 };
-
-/// Blocks of one event that the owner pass works out (prefetching their table buckets)
-/// before the table pass writes them: enough to cover the memory latency, few enough that
-/// the fetched lines are still in L1 for the writes.
-const TILE: usize = 64;
 
 /// The stages of [`OwnerState::prefetch`], in the order an event goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +57,6 @@ pub(crate) struct OwnerState {
     orphans: BTreeMap<u32, u32>,
     /// Orphans per missing parent sequence hash (adopted when that parent is stored).
     waiting: FxHashMap<SequenceHash, u32>,
-    /// Table slots this owner holds more than one block of (blocks with equal keys at one
-    /// position: the same prefix stored under different sequence hashes), with the count of
-    /// the extra blocks; the owner's bit there stays until the last one goes.
-    duplicates: FxHashMap<NewBlock, u32>,
-    /// The table changes of one event, written a tile of [`TILE`] blocks at a time after the
-    /// owner pass has worked the tile out and prefetched its buckets: each chunk's write lock
-    /// is held only for the tile's table writes.
-    staged: Vec<NewBlock>,
 }
 
 impl OwnerState {
@@ -79,8 +67,6 @@ impl OwnerState {
             held: HeldBlocks::default(),
             orphans: BTreeMap::new(),
             waiting: FxHashMap::default(),
-            duplicates: FxHashMap::default(),
-            staged: Vec::new(),
         }
     }
 
@@ -89,24 +75,35 @@ impl OwnerState {
         self.slot
     }
 
-    /// Apply one event of this owner.
-    pub(crate) fn apply(
+    /// Work out one event of this owner: update the owner's state and put the table writes
+    /// it needs, in order, into `work` (whose slot is this owner's). An event rejected part
+    /// way (a removal naming a block the owner does not hold) keeps the writes planned
+    /// before the rejected block.
+    pub(crate) fn plan(
         &mut self,
-        shared: &Shared,
         data: &KvCacheEventData,
+        work: &mut TableWork,
     ) -> Result<(), IndexerError> {
+        work.reset(self.slot);
         let floor_before = self.floor();
         let result = match data {
-            KvCacheEventData::Stored(store) => self.store(shared, store),
-            KvCacheEventData::Removed(remove) => self.remove(shared, remove),
+            KvCacheEventData::Stored(store) => {
+                work.change = Change::Store;
+                self.store(store, &mut work.blocks)
+            }
+            KvCacheEventData::Removed(remove) => {
+                work.change = Change::Remove;
+                self.remove(remove, &mut work.blocks)
+            }
             KvCacheEventData::Cleared => {
-                self.clear(shared);
+                work.change = Change::Clear;
+                self.clear(&mut work.blocks);
                 Ok(())
             }
         };
         let floor_after = self.floor();
         if floor_after != floor_before {
-            shared.publish_floor(self.slot, floor_before, floor_after);
+            work.floor = Some((floor_before, floor_after));
         }
         result
     }
@@ -114,8 +111,8 @@ impl OwnerState {
     /// Hint the CPU to fetch, in `stage`, what applying `data` reads first: the block an
     /// event names by sequence hash (a `Stored` run's parent, a removal's first block), its
     /// parent's record, the table entries at its position and, for a store, the next one.
-    /// Called for queued events ahead of the one being applied, one stage per event step,
-    /// so that the misses of a short event overlap with the work of the ones before it.
+    /// Called by a lane for queued events ahead of the one it applies, one stage per event
+    /// step, so that the misses of a short event overlap with the work of the ones before it.
     pub(crate) fn prefetch(&self, shared: &Shared, data: &KvCacheEventData, stage: Stage) {
         let (seq, next) = match data {
             KvCacheEventData::Stored(store) => match (store.parent_hash, store.blocks.first()) {
@@ -182,7 +179,11 @@ impl OwnerState {
         }
     }
 
-    fn store(&mut self, shared: &Shared, store: &KvCacheStoreData) -> Result<(), IndexerError> {
+    fn store(
+        &mut self,
+        store: &KvCacheStoreData,
+        out: &mut Vec<NewBlock>,
+    ) -> Result<(), IndexerError> {
         let blocks = &store.blocks;
         if blocks.is_empty() {
             return Ok(());
@@ -221,12 +222,9 @@ impl OwnerState {
             });
         }
 
-        self.staged.clear();
         for b in blocks.iter().take(PREFETCH_AHEAD) {
             self.held.prefetch(b.block_hash);
         }
-        // The table pass's buckets, fetched while this pass works out the blocks.
-        let mut ahead = shared.table.reader();
         let mut fp = parent_fp;
         let mut prev_at = parent_at;
         let mut parent = store.parent_hash;
@@ -268,59 +266,36 @@ impl OwnerState {
             }
             let at = self.held.fill(
                 vacant,
-                Held::new(b.block_hash, b.tokens_hash, this_parent, fp, position, adopted),
+                Held::new(
+                    b.block_hash,
+                    b.tokens_hash,
+                    this_parent,
+                    fp,
+                    position,
+                    adopted,
+                ),
                 prev_at,
             );
-            let key = table_key(fp, b.block_hash.0);
-            ahead.prefetch(position, key);
-            self.staged.push(NewBlock { position, key });
+            out.push(NewBlock {
+                position,
+                key: table_key(fp, b.block_hash.0),
+            });
             prev_at = Some(at);
-            if self.staged.len() == TILE {
-                drop(ahead);
-                self.insert_staged(shared);
-                ahead = shared.table.reader();
-            }
         }
-        drop(ahead);
-        self.insert_staged(shared);
         Ok(())
     }
 
-    /// Write the staged blocks into the table, counting the ones whose slot the owner
-    /// already held.
-    fn insert_staged(&mut self, shared: &Shared) {
-        shared.table.insert(&self.staged, self.slot, |b| {
-            *self.duplicates.entry(b).or_insert(0) += 1;
-        });
-        self.staged.clear();
-    }
-
-    /// Whether the owner's bit at `b` must stay after one of its blocks there goes: true, and
-    /// one extra block fewer, when it holds another block with the same key there.
-    fn keeps_duplicate(&mut self, b: NewBlock) -> bool {
-        if self.duplicates.is_empty() {
-            return false;
-        }
-        let Some(extra) = self.duplicates.get_mut(&b) else {
-            return false;
-        };
-        *extra -= 1;
-        if *extra == 0 {
-            self.duplicates.remove(&b);
-        }
-        true
-    }
-
-    fn remove(&mut self, shared: &Shared, remove: &KvCacheRemoveData) -> Result<(), IndexerError> {
-        self.staged.clear();
+    fn remove(
+        &mut self,
+        remove: &KvCacheRemoveData,
+        out: &mut Vec<NewBlock>,
+    ) -> Result<(), IndexerError> {
         let hashes = &remove.block_hashes;
         // The block removed last, whose parent link is settled with the next hash: an engine
         // evicts tail first, so the parent is usually the next hash, reached through the
         // removed block's parent link without an index lookup.
         let mut unlinked: Option<ParentLink> = None;
         let mut result = Ok(());
-        // The table pass's buckets, fetched while this pass walks the records.
-        let mut ahead = shared.table.reader();
         for &seq in hashes {
             let found = match &unlinked {
                 Some(u) => self.held.find_parent_of(u, seq),
@@ -351,29 +326,16 @@ impl OwnerState {
             if position > 0 {
                 unlinked = Some(h.link());
             }
-            let b = NewBlock {
+            out.push(NewBlock {
                 position,
                 key: h.table_key(),
-            };
-            if self.keeps_duplicate(b) {
-                continue;
-            }
-            ahead.prefetch(position, b.key);
-            self.staged.push(b);
-            if self.staged.len() == TILE {
-                drop(ahead);
-                shared.table.remove_prefetched(&self.staged, self.slot);
-                self.staged.clear();
-                ahead = shared.table.reader();
-            }
+            });
         }
-        drop(ahead);
         if let Some(u) = unlinked {
             self.unlink(&u);
         }
         // No sort: the table groups consecutive blocks of one chunk under one lock, and an
         // engine's removals come in runs along a sequence (tail first), so runs are long.
-        shared.table.remove_prefetched(&self.staged, self.slot);
         result
     }
 
@@ -397,32 +359,27 @@ impl OwnerState {
         }
     }
 
-    /// Drop every block of this owner from the table.
-    pub(crate) fn clear(&mut self, shared: &Shared) {
-        let mut blocks: Vec<NewBlock> = self
-            .held
-            .iter()
-            .map(|h| NewBlock {
-                position: h.position(),
-                key: h.table_key(),
-            })
-            .collect();
-        blocks.sort_unstable_by_key(|b| b.position);
-        shared.table.remove(&blocks, self.slot);
+    /// Forget every block of this owner, putting them into `out` in position order.
+    fn clear(&mut self, out: &mut Vec<NewBlock>) {
+        out.extend(self.held.iter().map(|h| NewBlock {
+            position: h.position(),
+            key: h.table_key(),
+        }));
+        out.sort_unstable_by_key(|b| b.position);
         self.held.clear();
         self.orphans.clear();
         self.waiting.clear();
         self.waiting.shrink_to_fit();
-        self.duplicates.clear();
     }
 
-    /// Drop everything and publish that the owner has no gap left.
-    pub(crate) fn clear_and_publish(&mut self, shared: &Shared) {
-        let floor_before = self.floor();
-        self.clear(shared);
-        if floor_before != u32::MAX {
-            shared.publish_floor(self.slot, floor_before, u32::MAX);
-        }
+    /// Forget every block of this owner, whose registry slot is being retired: the table
+    /// work that drops them and then recycles the slot.
+    pub(crate) fn retire_work(&mut self) -> TableWork {
+        let mut work = TableWork::default();
+        // Clearing rejects nothing.
+        let _ = self.plan(&KvCacheEventData::Cleared, &mut work);
+        work.change = Change::Retire;
+        work
     }
 
     /// Append this owner's blocks as single-block `Stored` events, parents first.

@@ -160,55 +160,35 @@ impl Table {
         })
     }
 
-    /// Add `slot` as an owner of every block in `blocks` (positions ascending and below
+    /// Add `slot` as an owner of every block in `blocks` (positions below
     /// [`MAX_POSITIONS`]), calling `duplicate` for each block whose key the owner already
-    /// held there. The caller has prefetched their buckets ([`Reader::prefetch`]): issued
-    /// while it worked out the blocks, the fetches have landed by now, where fetches issued
-    /// from this loop would still be in flight for a short run's first blocks.
-    pub(crate) fn insert(&self, blocks: &[NewBlock], slot: u32, mut duplicate: impl FnMut(NewBlock)) {
+    /// held there.
+    pub(crate) fn insert(
+        &self,
+        blocks: &[NewBlock],
+        slot: u32,
+        mut duplicate: impl FnMut(NewBlock),
+    ) {
         for run in chunk_runs(blocks) {
             let chunk = self.chunk_or_init(run[0].position as usize);
             let mut data = write_chunk(&chunk.data);
-            for b in run {
+            prefetched(&mut data, run, |data, b| {
                 if data.add(b, slot) {
                     duplicate(*b);
                 }
-            }
+            });
         }
     }
 
     /// Remove `slot` as an owner of each block (position below [`MAX_POSITIONS`]); frees an
-    /// entry when no owner is left. The caller has prefetched their buckets (see
-    /// [`Self::insert`]).
-    pub(crate) fn remove_prefetched(&self, blocks: &[NewBlock], slot: u32) {
-        for run in chunk_runs(blocks) {
-            let Some(chunk) = self.chunk(run[0].position as usize) else {
-                continue;
-            };
-            let mut data = write_chunk(&chunk.data);
-            for b in run {
-                data.remove(b, slot);
-            }
-        }
-    }
-
-    /// [`Self::remove_prefetched`] for blocks whose buckets nobody prefetched (a whole
-    /// owner's, in position order): fetches [`PREFETCH_AHEAD`] blocks ahead itself.
+    /// entry when no owner is left.
     pub(crate) fn remove(&self, blocks: &[NewBlock], slot: u32) {
         for run in chunk_runs(blocks) {
             let Some(chunk) = self.chunk(run[0].position as usize) else {
                 continue;
             };
             let mut data = write_chunk(&chunk.data);
-            for b in run.iter().take(PREFETCH_AHEAD) {
-                data.prefetch(b);
-            }
-            for (k, b) in run.iter().enumerate() {
-                if let Some(a) = run.get(k + PREFETCH_AHEAD) {
-                    data.prefetch(a);
-                }
-                data.remove(b, slot);
-            }
+            prefetched(&mut data, run, |data, b| data.remove(b, slot));
         }
     }
 
@@ -247,6 +227,25 @@ impl Table {
             let data = c.data.read();
             data.wide.is_empty() && data.maps.iter().all(PositionSlots::is_empty)
         })
+    }
+}
+
+/// Run `write` on each block of `run` (one chunk's), fetching the buckets of the block
+/// [`PREFETCH_AHEAD`] places further first.
+#[inline]
+fn prefetched(
+    data: &mut ChunkData,
+    run: &[NewBlock],
+    mut write: impl FnMut(&mut ChunkData, &NewBlock),
+) {
+    for b in run.iter().take(PREFETCH_AHEAD) {
+        data.prefetch(b);
+    }
+    for (k, b) in run.iter().enumerate() {
+        if let Some(a) = run.get(k + PREFETCH_AHEAD) {
+            data.prefetch(a);
+        }
+        write(data, b);
     }
 }
 
@@ -302,15 +301,6 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Hint the CPU to fetch the home buckets of `key` at `position` (a writer's owner pass,
-    /// ahead of its table pass).
-    #[inline]
-    pub(crate) fn prefetch(&mut self, position: u32, key: u64) {
-        if let Some(data) = self.data(position as usize) {
-            data.maps[position as usize & (POSITIONS_PER_CHUNK - 1)].prefetch(key);
-        }
-    }
-
     #[inline]
     fn data(&mut self, position: usize) -> Option<&ChunkData> {
         let id = position >> CHUNK_SHIFT;
