@@ -11,14 +11,14 @@
 //! | type | structure | threads | use it when |
 //! |---|---|---|---|
 //! | [`FlashIndexer`] | positional: one hash map per block position, jump search | one owner (`&mut self` writes) | the default for a single-threaded router or a test |
-//! | [`ThreadPoolIndexer`] | the flash index, writes on N lanes (sticky per owner), reads on the caller | `Send + Sync`, `&self` everywhere | a router with concurrent requests and a busy event stream |
+//! | [`ThreadPoolIndexer`] | the flash index, table writes on N lanes (sticky per owner), owner bookkeeping on the submitting thread or the lanes ([`OwnerPasses`]), reads on the caller | `Send + Sync`, `&self` everywhere | a router with concurrent requests and a busy event stream |
 //! | [`RadixTree`] | uncompressed radix tree keyed by local hash | one owner | reference model, or opaque (non-canonical) sequence hashes with `start_position` never set |
 //! | [`ConcurrentRadixTree`] | the radix tree behind a reader-writer lock | `Send + Sync` | concurrent readers over the reference structure |
 //!
 //! The flash index never hashes the query with xxh3 on its hot path: it compares a cheap
 //! additive prefix fingerprint that it computes itself for every block stored under a known
-//! parent (see `flash/fingerprint.rs`), and falls back to the wire sequence hash only for
-//! blocks stored at an explicit position without a parent. Its jump search is exact: owners
+//! parent (see `flash/fingerprint.rs`) and keys its table by it, and falls back to the wire
+//! sequence hash only for blocks stored at an explicit position without a parent. Its jump search is exact: owners
 //! whose cache has gaps ("orphans", blocks whose parent they do not hold) are checked
 //! position by position once the search reaches their lowest orphan position.
 
