@@ -95,9 +95,11 @@ impl std::fmt::Debug for LaneMsg {
     }
 }
 
-/// The owner side of a lane, behind its lock.
+/// The owner side of a lane, behind its lock: locked by a submitting thread for each owner
+/// pass it runs ([`OwnerPasses::Submitter`]), by the lane for each event it plans
+/// ([`OwnerPasses::Lane`]), and by `remove_worker` and `dump_events`.
 #[derive(Debug)]
-struct Submitter {
+struct OwnerSide {
     writer: Writer,
     /// Work the lane has applied and sent back, reused for the next event: its buffer was
     /// allocated by a submitting thread, which frees or reuses it best (a free on the lane
@@ -110,7 +112,7 @@ struct Submitter {
 struct Lane {
     /// The owner passes of the lane's owners; held while a pass runs and its work is sent,
     /// so that the lane receives each owner's work in the order of its events.
-    owners: Arc<Mutex<Submitter>>,
+    owners: Arc<Mutex<OwnerSide>>,
     tx: Sender<LaneMsg>,
     progress: Arc<Progress>,
 }
@@ -118,7 +120,7 @@ struct Lane {
 /// What a lane's thread works with.
 struct LaneContext {
     shared: Arc<Shared>,
-    owners: Arc<Mutex<Submitter>>,
+    owners: Arc<Mutex<OwnerSide>>,
     rx: Receiver<LaneMsg>,
     spent: Sender<TableWork>,
     progress: Arc<Progress>,
@@ -178,7 +180,7 @@ impl ThreadPoolIndexer {
             let shared = Arc::new(Shared::default());
             shards.push(Arc::clone(&shared));
             let progress = Arc::new(Progress::default());
-            let owners = Arc::new(Mutex::new(Submitter {
+            let owners = Arc::new(Mutex::new(OwnerSide {
                 writer: Writer::default(),
                 spent,
             }));
