@@ -1,9 +1,10 @@
 //! Per-owner write state of the flash index: the reverse lookup (sequence hash → where the
 //! block sits) and the gap ("orphan") bookkeeping that keeps jump search exact.
 //!
-//! An owner's state is only ever touched by the one thread that applies its events (the
-//! [`super::FlashIndexer`] itself, or the owner's lane in the thread pool), so it needs no
-//! lock.
+//! An owner's state is touched by one owner pass at a time (the [`super::FlashIndexer`]
+//! itself, or in the thread pool whoever holds the owner's lane's owner lock), and an owner
+//! pass only plans table writes (`TableWork`), never reads the table, so the table pass can
+//! run on another thread.
 //!
 //! An *orphan* is a cached block whose parent block the owner does not cache. While an owner
 //! has no orphan at or below position `p`, caching the query's block at `p` implies caching the
@@ -11,7 +12,7 @@
 //! orphan position (its *floor*) is published to readers; below it, jumps are exact.
 //!
 //! Everything the owner knows about a block sits in one record of its [`HeldBlocks`] arena
-//! (position, local hash, parent, child count, parent record). A `Stored` run fills
+//! (position, local hash, parent, prefix fingerprint, child count, parent record). A `Stored` run fills
 //! consecutive records and one index slot per block; within it the position, parent and
 //! fingerprint of block `i` follow from block `i − 1`. A `Removed` event (evicted tail first)
 //! names each block's parent next, which the removed record links to, so a removal walks the
