@@ -268,7 +268,7 @@ impl ThreadPoolIndexer {
 
     /// Wait until every event submitted before this call is applied.
     ///
-    /// Polls the lanes' applied counts for up to [`FLUSH_POLL`] when the lanes leave a CPU
+    /// Polls the lanes' applied counts for up to 100 µs when the lanes leave a CPU
     /// free, then sends the lanes still behind a barrier message and blocks until each has
     /// answered.
     pub fn flush(&self) {

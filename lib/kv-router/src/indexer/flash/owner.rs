@@ -12,9 +12,9 @@
 //! orphan position (its *floor*) is published to readers; below it, jumps are exact.
 //!
 //! Everything the owner knows about a block sits in one record of its [`HeldBlocks`] arena
-//! (position, local hash, parent, prefix fingerprint, child count, parent record). A `Stored` run fills
-//! consecutive records and one index slot per block; within it the position, parent and
-//! fingerprint of block `i` follow from block `i − 1`. A `Removed` event (evicted tail first)
+//! (position, local hash, parent, prefix fingerprint, child count, parent record). A `Stored`
+//! run fills consecutive records and one index slot per block; within it the position,
+//! parent and fingerprint of block `i` follow from block `i − 1`. A `Removed` event (evicted tail first)
 //! names each block's parent next, which the removed record links to, so a removal walks the
 //! arena and settles the parent's child count there, with no index lookup per block.
 
