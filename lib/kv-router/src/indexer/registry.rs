@@ -36,9 +36,8 @@ impl Registry {
 
     /// Give `owner`'s slot back; the caller has removed every entry that used it.
     pub(crate) fn release(&mut self, owner: WorkerWithDpRank) {
-        if let Some(slot) = self.by_owner.remove(&owner) {
-            self.owners[slot as usize] = None;
-            self.free.push(slot);
+        if let Some(slot) = self.retire(owner) {
+            self.recycle(slot);
         }
     }
 

@@ -32,6 +32,17 @@ pub(crate) fn mix(local: LocalBlockHash, position: u32) -> u64 {
     half_mix(local, position_salt(position)) << 1
 }
 
+/// The fingerprint of the block `local` at `position` whose parent's fingerprint is
+/// `parent` (0, unknown, stays unknown).
+#[inline]
+pub(crate) fn child(parent: u64, local: LocalBlockHash, position: u32) -> u64 {
+    if parent == 0 {
+        0
+    } else {
+        parent.wrapping_add(mix(local, position))
+    }
+}
+
 /// The per-position constant of [`mix`]; consecutive positions differ by `POSITION_MUL`, so a
 /// loop over positions keeps it with one add.
 #[inline]

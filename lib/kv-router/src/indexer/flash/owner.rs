@@ -24,7 +24,7 @@ use rustc_hash::FxHashMap;
 use stator_tokens::SequenceHash;
 
 use super::Shared;
-use super::fingerprint::{FP_SEED, mix};
+use super::fingerprint::{self, FP_SEED};
 use super::held::{Held, HeldBlocks, ParentLink};
 use super::slots::table_key;
 use super::table::{MAX_POSITIONS, NewBlock, PREFETCH_AHEAD};
@@ -148,11 +148,7 @@ impl OwnerState {
         match next {
             Some(b) => {
                 let position = h.position() + 1;
-                let fp = if h.fp == 0 {
-                    0
-                } else {
-                    h.fp.wrapping_add(mix(b.tokens_hash, position))
-                };
+                let fp = fingerprint::child(h.fp, b.tokens_hash, position);
                 shared
                     .table
                     .prefetch(position, table_key(fp, b.block_hash.0), buckets);
@@ -234,9 +230,7 @@ impl OwnerState {
                 self.held.prefetch(ahead.block_hash);
             }
             let position = start + i as u32;
-            if fp != 0 {
-                fp = fp.wrapping_add(mix(b.tokens_hash, position));
-            }
+            fp = fingerprint::child(fp, b.tokens_hash, position);
             let this_parent = parent;
             parent = Some(b.block_hash);
             let vacant = match self.held.find_or_vacant(b.block_hash) {
